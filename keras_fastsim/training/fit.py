@@ -1,0 +1,86 @@
+"""Fitting with checkpoints, resume, early stopping and a history plot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+HISTORY_CSV = "history.csv"
+HISTORY_PNG = "history.png"
+CHECKPOINT_DIR = "checkpoints"
+BACKUP_DIR = "backup"
+
+
+def fit_with_checkpoints(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
+    out_dir: str | os.PathLike,
+    *,
+    epochs: int,
+    patience: int | None = 10,
+    monitor: str = "val_loss",
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | str = "auto",
+) -> pd.DataFrame:
+    """Runs ``model.fit`` with the package's standard callbacks.
+
+    - a ``.keras`` checkpoint after every epoch in ``out_dir/checkpoints``;
+    - ``BackupAndRestore`` in ``out_dir/backup``: rerunning the same training after an
+      interruption resumes from the last finished epoch (the backup is deleted when
+      training completes);
+    - ``EarlyStopping`` on ``monitor`` with ``patience`` (``None`` disables it), restoring
+      the best weights;
+    - the per-epoch history appended to ``out_dir/history.csv`` and plotted to
+      ``out_dir/history.png``.
+
+    Args:
+        model: A compiled model.
+        train: Training dataset of batches.
+        validation: Validation dataset, or ``None``.
+        out_dir: Directory for checkpoints and history.
+        epochs: Number of epochs.
+        patience: Early-stopping patience in epochs, or ``None``.
+        monitor: Quantity for early stopping.
+        extra_callbacks: More callbacks (e.g. a learning-rate logger).
+        verbose: Keras verbosity; ``"auto"`` shows a progress bar.
+
+    Returns:
+        The history table (one row per epoch, including earlier resumed epochs).
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    if patience is not None and int(patience) < 1:
+        raise ValueError(f"`patience` must be >= 1 or None. Received: patience={patience}")
+    out_dir = Path(out_dir)
+    (out_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    history_csv = out_dir / HISTORY_CSV
+    resuming = (out_dir / BACKUP_DIR).exists()
+    if not resuming:
+        history_csv.unlink(missing_ok=True)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.BackupAndRestore(str(out_dir / BACKUP_DIR)),
+        keras.callbacks.ModelCheckpoint(str(out_dir / CHECKPOINT_DIR / "epoch_{epoch:03d}.keras")),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+    ]
+    if patience is not None and validation is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=int(patience), restore_best_weights=True
+            )
+        )
+    callbacks.extend(extra_callbacks or [])
+    model.fit(
+        train, validation_data=validation, epochs=int(epochs), callbacks=callbacks, verbose=verbose
+    )
+    history = pd.read_csv(history_csv) if history_csv.exists() else pd.DataFrame()
+    if not history.empty:
+        from keras_fastsim.plotting.history import plot_history
+
+        plot_history({k: history[k].tolist() for k in history.columns if k != "epoch"},
+                     out_dir / HISTORY_PNG)
+    return history
