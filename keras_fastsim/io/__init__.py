@@ -1,6 +1,13 @@
 """Reading and writing users' files."""
 
 from keras_fastsim.io.atomic import atomic_directory, atomic_path
+from keras_fastsim.io.showers import (
+    ShowerFileError,
+    read_besiii_emc,
+    read_cepc_ecal,
+    write_besiii_emc,
+    write_cepc_ecal,
+)
 from keras_fastsim.io.tables import (
     TRACK_COLUMNS,
     TableError,
@@ -10,6 +17,11 @@ from keras_fastsim.io.tables import (
 )
 
 __all__ = [
+    "ShowerFileError",
+    "read_besiii_emc",
+    "read_cepc_ecal",
+    "write_besiii_emc",
+    "write_cepc_ecal",
     "TRACK_COLUMNS",
     "TableError",
     "atomic_directory",
