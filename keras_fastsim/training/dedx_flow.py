@@ -129,6 +129,11 @@ def train_dedx_flow(
         )
         optimizer = keras.optimizers.Adam(schedule)
         optimizer.build(model.trainable_variables)
+        # Several steps per execution under a multi-replica strategy fail in Keras 3.15
+        # ("You must feed a value for placeholder tensor" in the step loop): one step
+        # per execution there.
+        if dist.num_replicas_in_sync > 1:
+            steps_per_execution = 1
         model.compile(
             optimizer=optimizer, jit_compile=jit_compile,
             steps_per_execution=min(int(steps_per_execution), steps_per_epoch),
