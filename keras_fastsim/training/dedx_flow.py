@@ -168,28 +168,35 @@ def train_dedx_flow_run(
     table: pd.DataFrame,
     run_dir: str | os.PathLike,
     species: list[str] | tuple[str, ...],
+    *,
+    skip_trained: bool = False,
     **kwargs: Any,
 ) -> Path:
     """Trains one flow per species into ``run_dir/<species>/`` and records each in the manifest.
 
-    Species already finished in ``run_dir`` are trained again (overwritten); an
-    interrupted species resumes from its last epoch.
+    Species already finished in ``run_dir`` are trained again (overwritten) unless
+    ``skip_trained``; an interrupted species resumes from its last epoch.
 
     Args:
         table: Track table holding the species to train.
         run_dir: The run directory.
         species: Species names to train.
+        skip_trained: Keep species whose model is already recorded in the manifest.
         **kwargs: Arguments of :func:`train_dedx_flow`.
 
     Returns:
         ``run_dir``.
     """
-    from keras_fastsim.runs import update_manifest
+    from keras_fastsim.runs import RUN_FILE, read_manifest, update_manifest
 
     if not species:
         raise ValueError(f"Give at least one species. Received: species={species!r}")
     run_dir = Path(run_dir)
+    done = read_manifest(run_dir).get("species", {}) if (run_dir / RUN_FILE).exists() else {}
     for name in species:
+        if skip_trained and name in done and (run_dir / done[name] / MODEL_FILE).exists():
+            print(f"{name}: already trained in {run_dir}, kept")
+            continue
         train_dedx_flow(table, name, run_dir / name, **kwargs)
         update_manifest(run_dir, "dedx-flow", species={name: name})
     return run_dir
