@@ -125,7 +125,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _evaluate_dedx(args: argparse.Namespace) -> None:
-    from keras_fastsim.evaluation.dedx_report import evaluate_dedx
+    from keras_fastsim.evaluation.dedx_report import evaluate_dedx, headline
 
     data = _read(args.data, args)
     sims = {}
@@ -138,8 +138,9 @@ def _evaluate_dedx(args: argparse.Namespace) -> None:
         sims[name] = _read(path, args)
     metrics = evaluate_dedx(data, sims, args.out, seed=args.seed)
     print(f"wrote metrics, figures and report to {args.out}")
-    for name, value in metrics.get("summary", {}).items():
-        print(f"  {name}: {value}")
+    for name, numbers in headline(metrics).items():
+        print(f"  {name}: " + ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=-"
+                                        for k, v in numbers.items()))
 
 
 def _export(args: argparse.Namespace) -> None:

@@ -429,3 +429,25 @@ def _report_markdown(result: Mapping[str, Any], figures: Mapping[str, str]) -> s
     lines += ["", "Per-bin tables: `binned_distances.csv`, `pid_rates.csv`, `pid_comparison.csv`; "
               "all numbers: `metrics.json`.", ""]
     return "\n".join(lines)
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The headline numbers of :func:`evaluate_dedx` per simulation.
+
+    Returns:
+        ``{sim: {"w1_weighted": ..., "ks_weighted": ..., "auc_mean": ...,
+        "max_abs_deff_p": ..., "max_abs_deff_cos_theta": ...}}`` (``None`` where no bin
+        had enough tracks).
+    """
+    out = {}
+    for name, sim in metrics["sims"].items():
+        out[name] = {
+            "w1_mean": sim["wasserstein_1"]["mean"],
+            "w1_weighted": sim["wasserstein_1"]["weighted_mean"],
+            "ks_weighted": sim["ks"]["weighted_mean"],
+            "auc_mean": sim["classifier_auc"]["mean"],
+            "max_abs_deff_p": sim["pid"]["p"]["efficiency"]["max_abs_diff"],
+            "max_abs_deff_cos_theta": sim["pid"]["cos_theta"]["efficiency"]["max_abs_diff"],
+        }
+    return out
+
