@@ -271,6 +271,7 @@ def evaluate_dedx(
                               "per_species": {s: v["wasserstein_1"] for s, v in summary_species.items()}},
             "ks": {**summary["ks"], "per_species": {s: v["ks"] for s, v in summary_species.items()}},
             "separation_power": _separation_powers(data, sim, species),
+            "per_bin": table.to_dict(orient="records"),
         }
         binned.append(table.assign(sim=name))
     binned_table = pd.concat(binned, ignore_index=True)
@@ -286,7 +287,10 @@ def evaluate_dedx(
             sim_rates[variable][name] = rates
             comparison = compare_rates(data_rates[variable], rates)
             comparisons.append(comparison.assign(sim=name, variable=variable))
-            results[name].setdefault("pid", {})[variable] = _max_abs_diff(comparison, min_tracks_for_max)
+            results[name].setdefault("pid", {})[variable] = {
+                **_max_abs_diff(comparison, min_tracks_for_max),
+                "per_bin": comparison.to_dict(orient="records"),
+            }
     comparison_table = pd.concat(comparisons, ignore_index=True)
     rates_table = pd.concat(
         [r.assign(source="data", variable=v) for v, r in data_rates.items()]
