@@ -45,7 +45,9 @@ def test_evaluate_dedx_metrics(tables, tmp_path):
     assert abs(good["classifier_auc"]["mean"] - 0.5) < 0.1
     assert bad["classifier_auc"]["mean"] > good["classifier_auc"]["mean"]
     assert set(good["pid"]) == {"p", "cos_theta"}
-    assert set(good["pid"]["p"]) == {"efficiency", "misid"}
+    assert set(good["pid"]["p"]) == {"efficiency", "misid", "per_bin"}
+    assert {"diff", "diff_err", "n_data"} <= set(good["pid"]["p"]["per_bin"][0])
+    assert {"wasserstein_1", "ks", "p_lo", "cos_lo"} <= set(good["per_bin"][0])
     assert isinstance(result["calibration"], dict)
 
     assert good["pid"]["p"]["efficiency"]["n_bins"] > 0
