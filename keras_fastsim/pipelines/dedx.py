@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from keras_fastsim.io.tables import read_tracks, write_tracks
@@ -33,7 +34,11 @@ def make_reference_split(
             get_species(species)
             if int(n) < 1:
                 raise ValueError(f"Sample sizes must be >= 1. Received: {species}={n}")
-            parts.append(reference.generate(int(n), species=species, seed=[seed, split, index]))
+            parts.append(
+                reference.generate(
+                    int(n), species=species, seed=np.random.SeedSequence([seed, split, index])
+                )
+            )
         tables.append(pd.concat(parts, ignore_index=True))
     return tables[0], tables[1]
 
