@@ -1,0 +1,158 @@
+"""Calorimeter-image features and energy scaling as Keras layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_fastsim")
+class ShowerFeatures(keras.layers.Layer):
+    """High-level features of 2D calorimeter images, for a GAN discriminator.
+
+    For an image of odd size ``H x W`` (e.g. the 11 x 11 BESIII crystals around the hit
+    crystal, which is the centre cell ``[H // 2, W // 2]``) the features are, in order:
+
+    - ``E_total``: the sum of all cells;
+    - ``E_wxw`` for every ``w`` in ``windows``: the sum of the ``w x w`` cells centred on the
+      centre cell (clipped to the image);
+    - ``sparsity``: the fraction of cells with energy ``> threshold``;
+    - ``E_total / p``: the deposited energy over the momentum read from column
+      ``momentum_index`` of the conditions (``p`` in the energy unit of the image).
+
+    All features are differentiable in the cell energies except the sparsity (a step).
+
+    Args:
+        windows: Odd window sizes of the centred sums. Default ``(3, 5)`` (E3x3, E5x5).
+        threshold: Cell-energy threshold of the sparsity. Default ``0.0`` (cells ``> 0``).
+        momentum_index: Column of the conditions holding the momentum. Default ``0``.
+        epsilon: Lower bound of the momentum in the energy ratio. Default ``1e-6``.
+
+    Call args:
+        images: Tensor ``(batch, H, W)`` or ``(batch, H, W, channels)``; channels are summed.
+        conditions: Tensor ``(batch, n_conditions)``.
+
+    Returns:
+        Tensor of shape ``(batch, len(windows) + 3)``.
+
+    References:
+        Paganini, de Oliveira, Nachman, "CaloGAN", Phys. Rev. D 97, 014021 (2018),
+        arXiv:1712.10321 (energy and sparsity features in the discriminator).
+
+    Example:
+        >>> features = ShowerFeatures()
+        >>> features(np.ones((2, 11, 11, 1), "float32"), np.full((2, 6), 2.0, "float32"))
+        ... # [[121, 9, 25, 1, 60.5], [121, 9, 25, 1, 60.5]]
+    """
+
+    def __init__(
+        self,
+        windows: Sequence[int] = (3, 5),
+        threshold: float = 0.0,
+        momentum_index: int = 0,
+        epsilon: float = 1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        windows = tuple(int(w) for w in windows)
+        if any(w < 1 or w % 2 == 0 for w in windows):
+            raise ValueError(
+                f"`windows` must be odd positive integers. Received: windows={windows}"
+            )
+        if int(momentum_index) < 0:
+            raise ValueError(
+                f"`momentum_index` must be >= 0. Received: momentum_index={momentum_index}"
+            )
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon}")
+        self.windows = windows
+        self.threshold = float(threshold)
+        self.momentum_index = int(momentum_index)
+        self.epsilon = float(epsilon)
+
+    def build(self, images_shape, conditions_shape):
+        if len(images_shape) not in (3, 4) or images_shape[1] is None or images_shape[2] is None:
+            raise ValueError(
+                "ShowerFeatures expects images of shape (batch, H, W) or (batch, H, W, C) with "
+                f"known H and W. Received: images_shape={images_shape}"
+            )
+        height, width = int(images_shape[1]), int(images_shape[2])
+        if height % 2 == 0 or width % 2 == 0:
+            raise ValueError(
+                "ShowerFeatures needs odd image sizes (a centre cell). "
+                f"Received: images_shape={images_shape}"
+            )
+        if conditions_shape[-1] is not None and self.momentum_index >= int(conditions_shape[-1]):
+            raise ValueError(
+                f"`momentum_index` {self.momentum_index} is outside the conditions. "
+                f"Received: conditions_shape={conditions_shape}"
+            )
+        self._size = (height, width)
+
+    def call(self, images, conditions):
+        x = images if len(images.shape) == 3 else ops.sum(images, axis=-1)
+        height, width = self._size
+        ch, cw = height // 2, width // 2
+        total = ops.sum(x, axis=(1, 2))
+        features = [total]
+        for w in self.windows:
+            hh, hw = min(w // 2, ch), min(w // 2, cw)
+            features.append(ops.sum(x[:, ch - hh:ch + hh + 1, cw - hw:cw + hw + 1], axis=(1, 2)))
+        above = ops.cast(ops.greater(x, self.threshold), x.dtype)
+        features.append(ops.mean(above, axis=(1, 2)))
+        momentum = ops.maximum(conditions[:, self.momentum_index], self.epsilon)
+        features.append(total / ops.cast(momentum, x.dtype))
+        return ops.stack(features, axis=-1)
+
+    def compute_output_shape(self, images_shape, conditions_shape):
+        return (images_shape[0], len(self.windows) + 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "windows": list(self.windows),
+                "threshold": self.threshold,
+                "momentum_index": self.momentum_index,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_fastsim")
+class Log1pScaling(keras.layers.Layer):
+    """Compresses energies: ``y = log1p(x / scale)``.
+
+    Cell energies of a shower span four or more decades (the hit crystal carries ~80% of
+    the energy, the outer crystals MeV or less); networks see them better on a log scale.
+    ``log1p`` keeps zero at zero and is linear below ``scale``.
+
+    Args:
+        scale: Energy unit of the compression (same unit as the inputs), > 0.
+
+    Call args:
+        inputs: Non-negative tensor.
+
+    Returns:
+        Tensor of the inputs' shape.
+    """
+
+    def __init__(self, scale: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        if not scale > 0:
+            raise ValueError(f"`scale` must be > 0. Received: scale={scale}")
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        return ops.log1p(ops.maximum(inputs, 0.0) / self.scale)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["scale"] = self.scale
+        return config

@@ -1,0 +1,422 @@
+"""A conditional GAN with an auxiliary (frozen, pretrained) regressor.
+
+One training scheme for the calorimeter GANs of the slides (BESIII EMC 2D, CEPC ECAL 3D): the
+experiment modules supply the three networks only.
+
+Networks (functional Keras models, conditions always in the same units, e.g. physical):
+
+- ``generator([noise, conditions]) -> showers``;
+- ``discriminator([showers, conditions]) -> (batch, 1)``: a probability (sigmoid output),
+  or a logit with ``from_logits=True``;
+- ``regressor([showers, conditions[:, y2]]) -> (batch, len(y1))``: estimates the
+  conditions ``y1 = conditions[:, y1]`` from a shower and the conditions ``y2`` (optional).
+
+Losses, per step (``y'`` = the real conditions of the batch in shuffled order, ``z ~ N(0, 1)``):
+
+- discriminator: maximises ``E[log D(x, y)] + E[log(1 - D(G(z, y'), y'))]``
+  (binary cross-entropy, real label 1, fake label 0);
+- generator (``generator_steps`` updates per discriminator update, fresh ``z`` and ``y'``
+  each): minimises the non-saturating ``-E[log D(G(z, y'), y')]`` plus
+  ``regression_weight * E[sum_k |y1'_k - R(G(z, y'), y2')_k| / regression_scale_k]``.
+
+Distribution: every loss is summed over the replica's examples and divided by the *global*
+batch (``tf.nn.compute_average_loss``), gradients are summed over replicas, and the noise and
+the shuffling of the conditions are drawn for the global batch (identically in every replica,
+from the model's ``SeedGenerator``), each replica taking its slice. Under
+``tf.distribute.MirroredStrategy`` a step therefore equals the default strategy's step on the
+same global batch, except for layers that look at their own batch (minibatch discrimination)
+and dropout masks.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _as_index_tuple(values, name: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in values)
+    except TypeError as err:
+        raise ValueError(
+            f"`{name}` must be a sequence of integers. Received: {name}={values}"
+        ) from err
+    if not out or min(out) < 0 or len(set(out)) != len(out):
+        raise ValueError(
+            f"`{name}` must be distinct non-negative column indices. Received: {name}={values}"
+        )
+    return out
+
+
+@keras.saving.register_keras_serializable(package="keras_fastsim")
+class ConditionalGAN(keras.Model):
+    """Conditional GAN with an optional frozen auxiliary regressor.
+
+    Args:
+        generator: Model ``[noise (batch, noise_dim), conditions] -> showers``.
+        discriminator: Model ``[showers, conditions] -> (batch, 1)``.
+        regressor: Optional pretrained model ``[showers, conditions[:, y2]] ->
+            conditions[:, y1]``. It is frozen (``trainable = False``) here.
+        noise_dim: Size of the generator's noise vector.
+        regression_weight: Weight of the regression term in the generator loss (``>= 0``).
+        generator_steps: Generator updates per discriminator update. Default 2, as in
+            the authors' training code.
+        condition_split: ``(y1, y2)``: the column indices of the conditions that the
+            regressor estimates (``y1``) and that it takes as input (``y2``). Required
+            with a regressor.
+        regression_scale: Per-``y1``-column scale dividing the regression residuals
+            (e.g. the authors' normalisation ``(1, 5, 10)`` for Mom, dTheta, dPhi).
+            Default: ones.
+        from_logits: Whether the discriminator outputs logits instead of probabilities.
+        seed: Seed of the training noise and shuffling (``None``: random).
+
+    References:
+        Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014, arXiv:1406.2661.
+        Mirza, Osindero, "Conditional Generative Adversarial Nets", arXiv:1411.1784.
+        Paganini, de Oliveira, Nachman, "CaloGAN", Phys. Rev. D 97, 014021 (2018).
+        W. Fang et al. (IHEP), wenxingfang/GANforBES3 and GANforCEPC (training scheme:
+        Adam, D lr 2e-5, G lr 2e-4, beta_1 0.5, two generator steps per discriminator
+        step, fake conditions = shuffled real conditions, auxiliary regressor).
+
+    Example:
+        >>> gan = ConditionalGAN(generator, discriminator, regressor, noise_dim=512,
+        ...                      condition_split=((0, 1, 2), (3, 4, 5)))
+        >>> gan.compile(d_optimizer=keras.optimizers.Adam(2e-5, beta_1=0.5),
+        ...             g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+        >>> gan.fit(dataset_of_showers_and_conditions, epochs=10)
+        >>> showers = gan.generate(conditions, seed=1)
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        regressor: keras.Model | None = None,
+        *,
+        noise_dim: int,
+        regression_weight: float = 1.0,
+        generator_steps: int = 2,
+        condition_split: Sequence[Sequence[int]] | None = None,
+        regression_scale: Sequence[float] | None = None,
+        from_logits: bool = False,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(noise_dim) < 1:
+            raise ValueError(f"`noise_dim` must be >= 1. Received: noise_dim={noise_dim}")
+        if not regression_weight >= 0:
+            raise ValueError(
+                f"`regression_weight` must be >= 0. Received: regression_weight={regression_weight}"
+            )
+        if int(generator_steps) < 1:
+            raise ValueError(
+                f"`generator_steps` must be >= 1. Received: generator_steps={generator_steps}"
+            )
+        if regressor is not None and condition_split is None:
+            raise ValueError(
+                "A regressor needs `condition_split=(y1_columns, y2_columns)`. "
+                f"Received: condition_split={condition_split}"
+            )
+        split = None
+        if condition_split is not None:
+            if len(condition_split) != 2:
+                raise ValueError(
+                    "`condition_split` must be a pair (y1_columns, y2_columns). "
+                    f"Received: condition_split={condition_split}"
+                )
+            y1 = _as_index_tuple(condition_split[0], "condition_split[0]")
+            y2 = tuple(int(v) for v in condition_split[1])
+            if set(y1) & set(y2):
+                raise ValueError(
+                    "`condition_split` columns of y1 and y2 must not overlap. "
+                    f"Received: condition_split={condition_split}"
+                )
+            split = (y1, y2)
+        if regression_scale is not None:
+            regression_scale = tuple(float(s) for s in regression_scale)
+            n_y1 = len(split[0]) if split else None
+            if min(regression_scale, default=0.0) <= 0 or (
+                n_y1 is not None and len(regression_scale) != n_y1
+            ):
+                raise ValueError(
+                    "`regression_scale` must hold one positive number per y1 column. "
+                    f"Received: regression_scale={regression_scale}"
+                )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.regressor = regressor
+        if regressor is not None:
+            regressor.trainable = False
+        self.noise_dim = int(noise_dim)
+        self.regression_weight = float(regression_weight)
+        self.generator_steps = int(generator_steps)
+        self.condition_split = split
+        self.regression_scale = regression_scale
+        self.from_logits = bool(from_logits)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.val_seed_generator = keras.random.SeedGenerator(
+            None if seed is None else int(seed) + 1
+        )
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.reg_loss_tracker = keras.metrics.Mean(name="reg_loss")
+        self.d_optimizer = None
+        self.g_optimizer = None
+        # The networks are built functional models: the GAN has nothing more to build.
+        self.built = True
+
+    # ------------------------------------------------------------------ compile / saving
+
+    def compile(
+        self,
+        d_optimizer: keras.optimizers.Optimizer | str | dict,
+        g_optimizer: keras.optimizers.Optimizer | str | dict,
+        **kwargs,
+    ):
+        """Configures training with one optimizer per network.
+
+        Both optimizers are built on their networks' variables here, so under a
+        ``tf.distribute`` strategy call ``compile`` inside ``strategy.scope()`` (a
+        two-optimizer ``train_step`` under ``MirroredStrategy`` otherwise fails with "You
+        must feed a value for placeholder tensor").
+
+        Args:
+            d_optimizer: Discriminator optimizer (instance, name or config).
+            g_optimizer: Generator optimizer (instance, name or config).
+            **kwargs: Passed to ``keras.Model.compile`` (e.g. ``jit_compile``,
+                ``steps_per_execution``); ``optimizer``, ``loss`` and ``metrics`` are not
+                accepted.
+        """
+        for key in ("optimizer", "loss", "metrics"):
+            if key in kwargs:
+                raise ValueError(
+                    f"ConditionalGAN.compile takes d_optimizer/g_optimizer and has its own "
+                    f"losses. Received: {key}={kwargs[key]!r}"
+                )
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = keras.optimizers.get(d_optimizer)
+        self.g_optimizer = keras.optimizers.get(g_optimizer)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self._gan_compile_config = {
+            "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
+            "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
+            **{k: v for k, v in kwargs.items() if k in ("jit_compile", "steps_per_execution")},
+        }
+
+    def get_compile_config(self):
+        return getattr(self, "_gan_compile_config", None)
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["d_optimizer"] = keras.optimizers.deserialize(config["d_optimizer"])
+        config["g_optimizer"] = keras.optimizers.deserialize(config["g_optimizer"])
+        self.compile(**config)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "regressor": (
+                    None if self.regressor is None
+                    else keras.saving.serialize_keras_object(self.regressor)
+                ),
+                "noise_dim": self.noise_dim,
+                "regression_weight": self.regression_weight,
+                "generator_steps": self.generator_steps,
+                "condition_split": (
+                    None if self.condition_split is None
+                    else [list(self.condition_split[0]), list(self.condition_split[1])]
+                ),
+                "regression_scale": (
+                    None if self.regression_scale is None else list(self.regression_scale)
+                ),
+                "from_logits": self.from_logits,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = copy.deepcopy(config)  # deserialising consumes nested configs
+        for key in ("generator", "discriminator", "regressor"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        return cls(**config)
+
+    # ------------------------------------------------------------------ inference
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.reg_loss_tracker]
+
+    def call(self, inputs, training=False):
+        """``[noise, conditions] -> showers`` (the generator)."""
+        return self.generator(inputs, training=training)
+
+    def build(self, input_shape=None):
+        # The networks are built functional models; nothing to create.
+        self.built = True
+
+    def generate(
+        self, conditions, seed: int | None = None, *, batch_size: int = 4096
+    ) -> np.ndarray:
+        """Generates one shower per row of ``conditions``.
+
+        The noise is drawn with NumPy (``numpy.random.default_rng(seed)``, row by row in
+        order), so the noise, and hence the showers, depend only on ``conditions`` and
+        ``seed``, not on ``batch_size`` (tested) nor on the Keras backend's random ops.
+
+        Args:
+            conditions: Array-like ``(n, n_conditions)`` (a DataFrame works), in the units
+                the networks were trained with.
+            seed: Seed of the noise; the same seed gives the same showers.
+            batch_size: Generator batch size.
+
+        Returns:
+            NumPy array of ``n`` showers (float32).
+        """
+        if int(batch_size) < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        cond = np.asarray(conditions, dtype=np.float32)
+        if cond.ndim != 2:
+            raise ValueError(
+                f"`conditions` must be 2-D (n, n_conditions). Received: shape={cond.shape}"
+            )
+        rng = np.random.default_rng(seed)
+        out = []
+        for start in range(0, len(cond), int(batch_size)):
+            y = cond[start:start + int(batch_size)]
+            z = rng.standard_normal((len(y), self.noise_dim), dtype=np.float32)
+            # A direct call: ``predict_on_batch`` of a model created under MirroredStrategy
+            # returned twice the rows for an odd batch (Keras 3.15).
+            out.append(ops.convert_to_numpy(self.generator([z, y], training=False)))
+        if not out:
+            shape = tuple(int(d) for d in self.generator.output_shape[1:])
+            return np.zeros((0, *shape), np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------ training (TF)
+
+    def _bce(self, label: float, output):
+        target = ops.full_like(output, label)
+        return keras.losses.binary_crossentropy(target, output, from_logits=self.from_logits)
+
+    def _fake_batch(self, conditions, seed_generator):
+        """Noise and shuffled conditions of this replica's slice of the global batch."""
+        import tensorflow as tf
+
+        ctx = tf.distribute.get_replica_context()
+        n_replicas = ctx.num_replicas_in_sync
+        local = tf.shape(conditions)[0]
+        if n_replicas > 1:
+            all_conditions = ctx.all_gather(conditions, axis=0)
+            sizes = ctx.all_gather(tf.reshape(local, (1,)), axis=0)
+            start = tf.reduce_sum(sizes[: ctx.replica_id_in_sync_group])
+        else:
+            all_conditions = conditions
+            start = tf.constant(0, local.dtype)
+        total = tf.shape(all_conditions)[0]
+        seed = seed_generator.next()
+        perm = tf.random.experimental.stateless_shuffle(tf.range(total), seed=seed)
+        noise = tf.random.stateless_normal(
+            tf.stack([total, self.noise_dim]), seed=seed + tf.constant([0, 1], seed.dtype)
+        )
+        fake_conditions = tf.gather(all_conditions, perm[start:start + local])
+        return noise[start:start + local], fake_conditions, total
+
+    def _regression_residual(self, fake, fake_conditions):
+        if self.regressor is None or self.regression_weight == 0.0:
+            return None
+        y1, y2 = self.condition_split
+        target = ops.take(fake_conditions, list(y1), axis=1)
+        estimate = self.regressor([fake, ops.take(fake_conditions, list(y2), axis=1)],
+                                  training=False)
+        residual = ops.abs(target - estimate)
+        if self.regression_scale is not None:
+            residual = residual / ops.convert_to_tensor(self.regression_scale, residual.dtype)
+        return ops.sum(residual, axis=-1)
+
+    @staticmethod
+    def _split(data):
+        if isinstance(data, dict):
+            return data["hits"], data["conditions"]
+        hits, conditions = data[:2]
+        return hits, conditions
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        if self.d_optimizer is None:
+            raise RuntimeError("Call `compile(d_optimizer=..., g_optimizer=...)` before `fit`.")
+        hits, conditions = self._split(data)
+        conditions = tf.cast(conditions, self.compute_dtype)
+        local = tf.shape(hits)[0]
+        local_f = tf.cast(local, self.compute_dtype)
+
+        # ---- discriminator step
+        noise, fake_conditions, total = self._fake_batch(conditions, self.seed_generator)
+        fake = self.generator([noise, fake_conditions], training=True)
+        with tf.GradientTape() as tape:
+            d_real = self.discriminator([hits, conditions], training=True)
+            d_fake = self.discriminator([fake, fake_conditions], training=True)
+            per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
+            d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        self.d_loss_tracker.update_state(ops.mean(per_example), sample_weight=local_f)
+
+        # ---- generator steps
+        g_vars = self.generator.trainable_variables
+        for _ in range(self.generator_steps):
+            noise, fake_conditions, total = self._fake_batch(conditions, self.seed_generator)
+            with tf.GradientTape() as tape:
+                fake = self.generator([noise, fake_conditions], training=True)
+                d_fake = self.discriminator([fake, fake_conditions], training=True)
+                adversarial = self._bce(1.0, d_fake)
+                residual = self._regression_residual(fake, fake_conditions)
+                per_example = adversarial
+                if residual is not None:
+                    per_example = per_example + self.regression_weight * residual
+                g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
+            self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+            self.g_loss_tracker.update_state(ops.mean(adversarial), sample_weight=local_f)
+            if residual is not None:
+                self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
+        return self._results()
+
+    def test_step(self, data):
+        import tensorflow as tf
+
+        hits, conditions = self._split(data)
+        conditions = tf.cast(conditions, self.compute_dtype)
+        local_f = tf.cast(tf.shape(hits)[0], self.compute_dtype)
+        noise, fake_conditions, _ = self._fake_batch(conditions, self.val_seed_generator)
+        fake = self.generator([noise, fake_conditions], training=False)
+        d_real = self.discriminator([hits, conditions], training=False)
+        d_fake = self.discriminator([fake, fake_conditions], training=False)
+        self.d_loss_tracker.update_state(
+            ops.mean(self._bce(1.0, d_real) + self._bce(0.0, d_fake)), sample_weight=local_f
+        )
+        self.g_loss_tracker.update_state(ops.mean(self._bce(1.0, d_fake)), sample_weight=local_f)
+        residual = self._regression_residual(fake, fake_conditions)
+        if residual is not None:
+            self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
+        return self._results()
+
+    def _results(self) -> dict:
+        results = {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
+        if self.regressor is not None and self.regression_weight > 0.0:
+            results["reg_loss"] = self.reg_loss_tracker.result()
+        return results

@@ -1,0 +1,552 @@
+"""Training the calorimeter GANs: regressor pretraining, GAN training, KS epoch selection.
+
+Experiment-independent: the BESIII EMC and CEPC ECAL GANs differ only in the networks handed
+in (:mod:`keras_fastsim.models.besiii_emc`). Showers are arrays ``(n, ...)``; conditions are a
+DataFrame or an ``(n, n_conditions)`` array in the units the networks take (physical units
+for the BESIII networks).
+
+Output directory of :func:`train_conditional_gan`::
+
+    checkpoints/epoch_NNN.keras   the whole GAN after every epoch
+    history.csv, history.png      d_loss, g_loss, reg_loss (and val_*) per epoch
+    ks_scores.csv                 KS distances per epoch (E, E3x3, E5x5, phi and Z profiles)
+    best_epoch.yaml               the epoch with the smallest KS score, and its scores
+    best_model.keras              copy of that epoch's checkpoint
+    model.keras, generator.keras  the GAN and its generator after the last epoch
+    config.yaml                   training settings
+
+Rerunning an interrupted call with the same ``out_dir`` resumes from the last finished epoch
+(``BackupAndRestore``, see :func:`keras_fastsim.training.fit.fit_with_checkpoints`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import yaml
+
+from keras_fastsim.io.atomic import atomic_path
+from keras_fastsim.models.conditional_gan import ConditionalGAN
+from keras_fastsim.training.fit import CHECKPOINT_DIR, fit_with_checkpoints
+from keras_fastsim.training.strategy import get_strategy
+
+MODEL_FILE = "model.keras"
+GENERATOR_FILE = "generator.keras"
+BEST_MODEL_FILE = "best_model.keras"
+REGRESSOR_FILE = "regressor.keras"
+CONFIG_FILE = "config.yaml"
+KS_CSV = "ks_scores.csv"
+BEST_EPOCH_FILE = "best_epoch.yaml"
+RESOLUTION_CSV = "resolution.csv"
+KS_FEATURES: tuple[str, ...] = ("E_total", "E3x3", "E5x5", "profile_phi", "profile_z")
+"""Features of the KS score, in order (``profile_phi``: rows, ``profile_z``: columns)."""
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+
+
+def _as_arrays(hits, conditions) -> tuple[np.ndarray, np.ndarray]:
+    hits = np.asarray(hits, dtype=np.float32)
+    cond = np.asarray(conditions.to_numpy() if isinstance(conditions, pd.DataFrame) else conditions,
+                      dtype=np.float32)
+    if hits.ndim < 3:
+        raise ValueError(f"`hits` must be (n, ...) images. Received: hits.shape={hits.shape}")
+    if cond.ndim != 2 or len(cond) != len(hits):
+        raise ValueError(
+            "`conditions` must be (n, n_conditions) with one row per shower. "
+            f"Received: conditions.shape={cond.shape}, hits.shape={hits.shape}"
+        )
+    if not (np.isfinite(hits).all() and np.isfinite(cond).all()):
+        raise ValueError("`hits` and `conditions` must be finite (found NaN or inf).")
+    return hits, cond
+
+
+def split_train_validation(
+    n: int, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random train/validation indices of ``n`` examples."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(
+            "`validation_fraction` must be in [0, 1). "
+            f"Received: validation_fraction={validation_fraction}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(validation_fraction * n))
+    return order[n_val:], order[:n_val]
+
+
+def shower_dataset(
+    inputs, targets=None, *, batch_size: int, shuffle: bool, seed: int = 0,
+    drop_remainder: bool = True,
+) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline of ``(inputs, targets)`` (or ``inputs``) batches."""
+    data = inputs if targets is None else (inputs, targets)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    if shuffle:
+        n = len(targets if targets is not None else inputs[0])
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def _in_scope(model: keras.Model, strategy: str, dist: tf.distribute.Strategy) -> keras.Model:
+    """The model itself (default strategy) or a copy whose variables live in ``dist``."""
+    if strategy == "default":
+        return model
+    with dist.scope():
+        copy = model.__class__.from_config(model.get_config())
+        copy.set_weights(model.get_weights())
+    return copy
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"`{name}` must be > 0. Received: {name}={value}")
+
+
+# ------------------------------------------------------------------------------------------
+# regressor
+# ------------------------------------------------------------------------------------------
+
+
+def pretrain_regressor(
+    regressor: keras.Model,
+    hits,
+    conditions,
+    out_dir: str | os.PathLike,
+    *,
+    condition_split: Sequence[Sequence[int]] = ((0, 1, 2), (3, 4, 5)),
+    target_scale: Sequence[float] | None = (1.0, 5.0, 10.0),
+    epochs: int = 50,
+    batch_size: int = 512,
+    learning_rate: float = 1e-3,
+    validation_fraction: float = 0.1,
+    patience: int | None = 10,
+    strategy: str = "default",
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> keras.Model:
+    """Trains the auxiliary regressor ``[showers, y2] -> y1`` and saves it.
+
+    The loss is the mean absolute error of ``y1 / target_scale`` (the authors' normalised
+    units for BESIII: Mom, dTheta/5, dPhi/10), Adam. Writes ``regressor.keras`` (the
+    regressor, outputs in the units of the conditions), ``resolution.csv`` (per ``y1``
+    column on the validation sample: mean and standard deviation of estimate - true, and
+    the mean absolute error), checkpoints and the loss history.
+
+    Args:
+        regressor: Model ``[showers, conditions[:, y2]] -> conditions[:, y1]``.
+        hits: Showers ``(n, ...)``.
+        conditions: DataFrame or ``(n, n_conditions)`` array.
+        out_dir: Output directory.
+        condition_split: ``(y1_columns, y2_columns)``.
+        target_scale: Per-``y1`` divisors of the loss residuals (``None``: ones).
+        epochs: Maximum number of epochs.
+        batch_size: Global batch size.
+        learning_rate: Adam learning rate.
+        validation_fraction: Held-out fraction (validation loss, early stopping, resolution).
+        patience: Early-stopping patience on the validation loss (``None``: off).
+        strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
+        seed: Seed of the split, shuffling and weight initialisation of copies.
+        verbose: Keras verbosity.
+
+    Returns:
+        The trained regressor (a copy living in the strategy's scope when ``strategy`` is
+        not ``"default"``).
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+    _check_positive(learning_rate=learning_rate)
+    hits, cond = _as_arrays(hits, conditions)
+    y1_cols, y2_cols = (list(int(i) for i in cols) for cols in condition_split)
+    scale = np.ones(len(y1_cols), np.float32) if target_scale is None else \
+        np.asarray(target_scale, np.float32)
+    if scale.shape != (len(y1_cols),) or np.any(scale <= 0):
+        raise ValueError(
+            f"`target_scale` must hold one positive number per y1 column. "
+            f"Received: target_scale={target_scale}"
+        )
+    train, val = split_train_validation(len(hits), validation_fraction, seed)
+    if len(train) < int(batch_size):
+        raise ValueError(
+            f"Too few showers to train: {len(train)} training showers < batch_size. "
+            f"Received: batch_size={batch_size}"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def data(idx):
+        return (hits[idx], cond[idx][:, y2_cols]), cond[idx][:, y1_cols] / scale
+
+    keras.utils.set_random_seed(seed)
+    dist = get_strategy(strategy)
+    with dist.scope():
+        regressor = _in_scope(regressor, strategy, dist)
+        regressor.trainable = True
+        scaled = keras.layers.Rescaling((1.0 / scale).tolist(), name="normalise_targets")(
+            regressor.output
+        )
+        wrapper = keras.Model(regressor.inputs, scaled, name=f"{regressor.name}_normalised")
+        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer.build(wrapper.trainable_variables)
+        wrapper.compile(optimizer=optimizer, loss="mae")
+    train_ds = shower_dataset(*data(train), batch_size=batch_size, shuffle=True, seed=seed)
+    val_ds = (shower_dataset(*data(val), batch_size=batch_size, shuffle=False,
+                             drop_remainder=False) if len(val) else None)
+    fit_with_checkpoints(wrapper, train_ds, val_ds, out_dir, epochs=epochs, patience=patience,
+                         monitor="val_loss", verbose=verbose)
+    with atomic_path(out_dir / REGRESSOR_FILE) as tmp:
+        regressor.save(tmp)
+    if len(val):
+        # Direct calls, not ``predict``: under MirroredStrategy ``predict`` of Keras 3.15
+        # returned extra rows for a batch that does not split evenly over the replicas.
+        estimate = np.concatenate([
+            keras.ops.convert_to_numpy(
+                regressor([hits[val[i:i + 4096]], cond[val[i:i + 4096]][:, y2_cols]])
+            )
+            for i in range(0, len(val), 4096)
+        ])
+        residual = estimate - cond[val][:, y1_cols]
+        resolution = pd.DataFrame(
+            {
+                "column": y1_cols,
+                "bias": residual.mean(axis=0),
+                "std": residual.std(axis=0),
+                "mae": np.abs(residual).mean(axis=0),
+            }
+        )
+        with atomic_path(out_dir / RESOLUTION_CSV) as tmp:
+            resolution.to_csv(tmp, index=False)
+    return regressor
+
+
+# ------------------------------------------------------------------------------------------
+# KS epoch selection
+# ------------------------------------------------------------------------------------------
+
+
+def _images(hits: np.ndarray) -> np.ndarray:
+    """``(n, H, W)`` images from ``(n, H, W)`` or ``(n, H, W, C)`` (channels summed)."""
+    hits = np.asarray(hits, dtype=np.float64)
+    if hits.ndim == 4:
+        hits = hits.sum(axis=-1)
+    if hits.ndim != 3:
+        raise ValueError(f"Expected (n, H, W[, C]) showers. Received: shape={hits.shape}")
+    return hits
+
+
+def _centred_sum(images: np.ndarray, window: int) -> np.ndarray:
+    h, w = images.shape[1:]
+    ch, cw = h // 2, w // 2
+    hh, hw = min(window // 2, ch), min(window // 2, cw)
+    return images[:, ch - hh:ch + hh + 1, cw - hw:cw + hw + 1].sum(axis=(1, 2))
+
+
+def _profile_ks(reference: np.ndarray, generated: np.ndarray) -> float:
+    """KS distance of two energy-weighted position distributions (summed profiles)."""
+    a, b = reference.sum(axis=0), generated.sum(axis=0)
+    if a.sum() <= 0 or b.sum() <= 0:
+        return 1.0 if (a.sum() > 0) != (b.sum() > 0) else 0.0
+    return float(np.abs(np.cumsum(a) / a.sum() - np.cumsum(b) / b.sum()).max())
+
+
+def shower_ks_distances(reference, generated) -> dict[str, float]:
+    """KS distances between reference and generated showers, per :data:`KS_FEATURES`.
+
+    ``E_total``, ``E3x3`` and ``E5x5`` (centred on the centre cell): the two-sample KS
+    statistic of the per-shower values (``scipy.stats.ks_2samp``). ``profile_phi`` /
+    ``profile_z``: the KS distance (largest difference of the cumulative distributions) of
+    the energy deposited vs row (phi) / column (Z) summed over all showers, i.e. of the
+    energy-weighted position distributions.
+
+    Args:
+        reference: ``(n, H, W[, C])`` showers.
+        generated: ``(m, H, W[, C])`` showers.
+
+    Returns:
+        ``{feature: distance}`` for every feature of :data:`KS_FEATURES`.
+    """
+    from scipy.stats import ks_2samp
+
+    ref, gen = _images(reference), _images(generated)
+    if ref.shape[1:] != gen.shape[1:] or not len(ref) or not len(gen):
+        raise ValueError(
+            "Need non-empty reference and generated showers of the same image shape. "
+            f"Received: {ref.shape} and {gen.shape}"
+        )
+    out = {}
+    for name, f in (("E_total", lambda x: x.sum(axis=(1, 2))),
+                    ("E3x3", lambda x: _centred_sum(x, 3)),
+                    ("E5x5", lambda x: _centred_sum(x, 5))):
+        out[name] = float(ks_2samp(f(ref), f(gen)).statistic)
+    out["profile_phi"] = _profile_ks(ref.sum(axis=2), gen.sum(axis=2))
+    out["profile_z"] = _profile_ks(ref.sum(axis=1), gen.sum(axis=1))
+    return out
+
+
+def _score_row(epoch: int, reference, generated) -> dict[str, float]:
+    distances = shower_ks_distances(reference, generated)
+    return {"epoch": int(epoch), **distances, "ks_score": float(sum(distances.values()))}
+
+
+def _write_best(table: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
+    best = table.loc[table["ks_score"].idxmin()]
+    record = {"epoch": int(best["epoch"]),
+              **{k: float(best[k]) for k in (*KS_FEATURES, "ks_score")}}
+    with atomic_path(out_dir / BEST_EPOCH_FILE) as tmp:
+        tmp.write_text(yaml.safe_dump(record, sort_keys=False))
+    return record
+
+
+def _subsample(hits, cond, n_max: int | None, seed: int):
+    if n_max is not None and len(hits) > int(n_max):
+        idx = np.sort(np.random.default_rng(seed).choice(len(hits), int(n_max), replace=False))
+        return hits[idx], cond[idx]
+    return hits, cond
+
+
+def select_epoch_by_ks(
+    checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
+    hits,
+    conditions,
+    *,
+    seed: int = 0,
+    n_max: int | None = 10_000,
+    out_dir: str | os.PathLike | None = None,
+) -> tuple[int, pd.DataFrame]:
+    """Scores GAN checkpoints by KS distances to validation showers and picks the best.
+
+    Every checkpoint (a saved :class:`ConditionalGAN`) generates one shower per validation
+    condition with the same ``seed``; its score is the sum of the KS distances of
+    :func:`shower_ks_distances` (E_total, E3x3, E5x5, phi and Z profiles). The best epoch
+    has the smallest score.
+
+    Args:
+        checkpoints: A directory of ``epoch_NNN.keras`` files or a list of ``.keras``
+            files (the epoch is read from ``epoch_NNN`` in the name, else the list position,
+            1-based).
+        hits: Validation showers ``(n, H, W[, C])``.
+        conditions: Their conditions (DataFrame or array).
+        seed: Generation seed.
+        n_max: Use at most this many validation showers (random subset).
+        out_dir: If given, write ``ks_scores.csv`` and ``best_epoch.yaml`` there.
+
+    Returns:
+        ``(best_epoch, table)``; the table has one row per checkpoint: ``epoch``,
+        ``path``, the KS distances and ``ks_score``.
+    """
+    if isinstance(checkpoints, (str, os.PathLike)):
+        paths = sorted(Path(checkpoints).glob("epoch_*.keras"))
+    else:
+        paths = [Path(p) for p in checkpoints]
+    if not paths:
+        raise ValueError(f"No checkpoints to score. Received: checkpoints={checkpoints!r}")
+    hits, cond = _subsample(*_as_arrays(hits, conditions), n_max, seed)
+    rows = []
+    for i, path in enumerate(paths, start=1):
+        match = re.search(r"epoch_(\d+)", path.name)
+        epoch = int(match.group(1)) if match else i
+        gan = keras.saving.load_model(path, compile=False)
+        row = _score_row(epoch, hits, gan.generate(cond, seed=seed))
+        rows.append({"epoch": epoch, "path": str(path), **{k: v for k, v in row.items()
+                                                            if k != "epoch"}})
+        del gan
+    table = pd.DataFrame(rows).sort_values("epoch").reset_index(drop=True)
+    best = int(table.loc[table["ks_score"].idxmin(), "epoch"])
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / KS_CSV) as tmp:
+            table.to_csv(tmp, index=False)
+        _write_best(table, out_dir)
+    return best, table
+
+
+class KSEpochSelection(keras.callbacks.Callback):
+    """Scores the GAN after every epoch by KS distances and records the best epoch.
+
+    At the end of each epoch the model's ``generate`` makes one shower per validation
+    condition (same ``seed`` every epoch) and :func:`shower_ks_distances` compares them to
+    the validation showers. A row is appended to ``out_dir/ks_scores.csv`` (rows of earlier,
+    resumed epochs are kept) and ``ks_score`` is added to the epoch's logs;
+    ``out_dir/best_epoch.yaml`` is rewritten with the best epoch so far (1-based, the
+    numbering of the ``epoch_NNN.keras`` checkpoints).
+
+    Args:
+        hits: Validation showers.
+        conditions: Their conditions.
+        out_dir: Output directory.
+        seed: Generation seed.
+        n_max: Use at most this many validation showers.
+    """
+
+    def __init__(self, hits, conditions, out_dir: str | os.PathLike, *, seed: int = 0,
+                 n_max: int | None = 10_000):
+        super().__init__()
+        self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
+        self.out_dir = Path(out_dir)
+        self.seed = int(seed)
+        self.best: dict[str, Any] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = _score_row(epoch + 1, self.hits, self.model.generate(self.conditions, seed=self.seed))
+        path = self.out_dir / KS_CSV
+        table = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        if not table.empty:
+            table = table[table["epoch"] < row["epoch"]]
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        self.best = _write_best(table, self.out_dir)
+        if logs is not None:
+            logs["ks_score"] = row["ks_score"]
+
+
+# ------------------------------------------------------------------------------------------
+# GAN
+# ------------------------------------------------------------------------------------------
+
+
+def train_conditional_gan(
+    gan: ConditionalGAN,
+    hits,
+    conditions,
+    out_dir: str | os.PathLike,
+    *,
+    epochs: int = 50,
+    batch_size: int = 512,
+    d_learning_rate: float = 2e-5,
+    g_learning_rate: float = 2e-4,
+    beta_1: float = 0.5,
+    validation_fraction: float = 0.1,
+    ks_samples: int | None = 10_000,
+    select_epoch: bool = True,
+    strategy: str = "default",
+    seed: int = 0,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | str = "auto",
+) -> ConditionalGAN:
+    """Trains a :class:`ConditionalGAN` with checkpoints, resume and KS epoch selection.
+
+    The authors' settings by default: Adam for both networks (D 2e-5, G 2e-4, beta_1 0.5),
+    batch 512, the GAN's ``generator_steps`` generator updates per discriminator update.
+    Both optimizers are built inside the strategy's scope. The last incomplete batch of an
+    epoch is dropped (every step sees a full global batch, split evenly over replicas).
+
+    Args:
+        gan: The GAN (its regressor, if any, pretrained; it stays frozen).
+        hits: Showers ``(n, ...)`` in the generator's output units.
+        conditions: DataFrame or ``(n, n_conditions)`` array.
+        out_dir: Output directory (layout in the module docstring).
+        epochs: Number of epochs (no early stopping: GAN losses do not measure quality).
+        batch_size: Global batch size; a multiple of the number of replicas.
+        d_learning_rate: Discriminator Adam learning rate.
+        g_learning_rate: Generator Adam learning rate.
+        beta_1: Adam beta_1 of both optimizers.
+        validation_fraction: Held-out fraction for validation losses and the KS scores.
+        ks_samples: Validation showers used by the KS scoring per epoch (``None``: all).
+        select_epoch: Score every epoch by KS distances (:class:`KSEpochSelection`) and
+            copy the best checkpoint to ``best_model.keras``.
+        strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
+        seed: Seed of the split, the shuffling and Keras' global random state.
+        extra_callbacks: More Keras callbacks (run after the checkpointing and KS ones).
+        verbose: Keras verbosity (``"auto"``: progress bar).
+
+    Returns:
+        The GAN after the last epoch (a copy living in the strategy's scope when
+        ``strategy`` is not ``"default"``).
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+    _check_positive(d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate)
+    if not 0.0 <= beta_1 < 1.0:
+        raise ValueError(f"`beta_1` must be in [0, 1). Received: beta_1={beta_1}")
+    if not isinstance(gan, ConditionalGAN):
+        raise ValueError(f"`gan` must be a ConditionalGAN. Received: gan={type(gan).__name__}")
+    hits, cond = _as_arrays(hits, conditions)
+    train, val = split_train_validation(len(hits), validation_fraction, seed)
+    if len(train) < int(batch_size):
+        raise ValueError(
+            f"Too few showers to train: {len(train)} training showers < batch_size. "
+            f"Received: batch_size={batch_size}"
+        )
+    dist = get_strategy(strategy)
+    replicas = dist.num_replicas_in_sync
+    if int(batch_size) % replicas:
+        raise ValueError(
+            f"`batch_size` must be a multiple of the {replicas} replicas. "
+            f"Received: batch_size={batch_size}"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resuming = (out_dir / "backup").exists()
+    if not resuming:
+        (out_dir / KS_CSV).unlink(missing_ok=True)
+        (out_dir / BEST_EPOCH_FILE).unlink(missing_ok=True)
+
+    keras.utils.set_random_seed(seed)
+    with dist.scope():
+        gan = _in_scope(gan, strategy, dist)
+        gan.compile(
+            d_optimizer=keras.optimizers.Adam(d_learning_rate, beta_1=beta_1),
+            g_optimizer=keras.optimizers.Adam(g_learning_rate, beta_1=beta_1),
+        )
+    train_ds = shower_dataset((hits[train], cond[train]), batch_size=batch_size, shuffle=True,
+                              seed=seed)
+    val_batch = min(int(batch_size), len(val) // replicas * replicas)
+    val_ds = (shower_dataset((hits[val], cond[val]), batch_size=val_batch, shuffle=False)
+              if val_batch > 0 else None)
+    callbacks: list[keras.callbacks.Callback] = []
+    selector = None
+    if select_epoch and len(val):
+        selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples)
+        callbacks.append(selector)
+    callbacks.extend(extra_callbacks or [])
+    fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
+                         extra_callbacks=callbacks, verbose=verbose)
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        gan.save(tmp)
+    with atomic_path(out_dir / GENERATOR_FILE) as tmp:
+        gan.generator.save(tmp)
+    best_epoch = None
+    if selector is not None and (out_dir / BEST_EPOCH_FILE).exists():
+        best_epoch = int(yaml.safe_load((out_dir / BEST_EPOCH_FILE).read_text())["epoch"])
+        best_path = out_dir / CHECKPOINT_DIR / f"epoch_{best_epoch:03d}.keras"
+        if best_path.exists():
+            with atomic_path(out_dir / BEST_MODEL_FILE) as tmp:
+                shutil.copyfile(best_path, tmp)
+    with atomic_path(out_dir / CONFIG_FILE) as tmp:
+        tmp.write_text(
+            yaml.safe_dump(
+                {
+                    "model": {
+                        "noise_dim": gan.noise_dim,
+                        "generator_steps": gan.generator_steps,
+                        "regression_weight": gan.regression_weight,
+                        "regressor": gan.regressor is not None,
+                    },
+                    "training": {
+                        "epochs": int(epochs), "batch_size": int(batch_size),
+                        "d_learning_rate": float(d_learning_rate),
+                        "g_learning_rate": float(g_learning_rate), "beta_1": float(beta_1),
+                        "validation_fraction": float(validation_fraction),
+                        "ks_samples": ks_samples, "strategy": strategy, "seed": int(seed),
+                        "n_train": int(len(train)), "n_validation": int(len(val)),
+                        "best_epoch": best_epoch,
+                    },
+                },
+                sort_keys=False,
+            )
+        )
+    return gan

@@ -1,0 +1,282 @@
+"""Tests of the conditional GAN, the BESIII EMC networks and the GAN training functions."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+
+from keras_fastsim.layers.energy_features import ShowerFeatures
+from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.models.besiii_emc import (
+    BESIII_CONDITION_SPLIT,
+    BESIII_REGRESSION_SCALE,
+    build_besiii_discriminator,
+    build_besiii_gan,
+    build_besiii_generator,
+    build_besiii_regressor,
+)
+from keras_fastsim.models.conditional_gan import ConditionalGAN
+from keras_fastsim.reference.calorimeter import generate_besiii_emc
+from keras_fastsim.training import gan as gan_training
+
+
+@pytest.fixture(scope="module")
+def showers():
+    hits, conditions = generate_besiii_emc(256, seed=7)
+    return hits, conditions
+
+
+def _tiny_gan(noise_dim=4, seed=3, name_suffix=""):
+    """Dense-only networks: fast to trace, no dropout, no minibatch layer."""
+    noise = keras.Input((noise_dim,))
+    cond = keras.Input((6,))
+    x = keras.layers.Concatenate()([noise, keras.layers.Rescaling(0.1)(cond)])
+    x = keras.layers.Dense(121, activation="relu")(x)
+    generator = keras.Model([noise, cond], keras.layers.Reshape((11, 11, 1))(x))
+    hits = keras.Input((11, 11, 1))
+    cond_d = keras.Input((6,))
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(hits),
+                                    keras.layers.Rescaling(0.1)(cond_d)])
+    discriminator = keras.Model([hits, cond_d], keras.layers.Dense(1, activation="sigmoid")(x))
+    hits_r = keras.Input((11, 11, 1))
+    pos = keras.Input((3,))
+    x = keras.layers.Concatenate()([keras.layers.Flatten()(hits_r), pos])
+    regressor = keras.Model([hits_r, pos], keras.layers.Dense(3)(x))
+    return ConditionalGAN(generator, discriminator, regressor, noise_dim=noise_dim,
+                          condition_split=BESIII_CONDITION_SPLIT,
+                          regression_scale=BESIII_REGRESSION_SCALE, seed=seed)
+
+
+# ------------------------------------------------------------------ slide architecture
+
+
+def test_generator_shape_and_non_negative(showers):
+    _, conditions = showers
+    generator = build_besiii_generator()
+    noise = np.random.default_rng(0).normal(size=(5, 512)).astype("float32")
+    out = keras.ops.convert_to_numpy(generator([noise, conditions.to_numpy("float32")[:5]]))
+    assert out.shape == (5, 11, 11, 1)
+    assert np.all(out >= 0)
+    assert generator.input_shape == [(None, 512), (None, 6)]
+
+
+def _layers(model, cls):
+    return [layer for layer in model.layers if type(layer) is cls]
+
+
+def _summary(model) -> str:
+    lines = []
+    model.summary(line_length=160, print_fn=lambda line, **kwargs: lines.append(line))
+    return "\n".join(lines)
+
+
+def test_generator_layers_as_slides():
+    generator = build_besiii_generator()
+    dense = _layers(generator, keras.layers.Dense)
+    assert [d.units for d in dense] == [16 * 4 * 4]
+    assert _layers(generator, keras.layers.Reshape)[0].target_shape == (4, 4, 16)
+    assert _layers(generator, keras.layers.UpSampling2D)[0].size == (3, 3)
+    convs = _layers(generator, keras.layers.Conv2D)
+    assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [
+        (16, (4, 4), "same"), (16, (3, 3), "same"), (16, (3, 3), "same"), (8, (3, 3), "same"),
+        (1, (2, 2), "valid"),
+    ]
+    assert len(_layers(generator, keras.layers.ReLU)) == 5
+    assert generator.layers[-1].__class__ is keras.layers.ReLU
+    text = _summary(generator)
+    assert text.count("Conv2D") == 5 and "UpSampling2D" in text and "(None, 12, 12, 16)" in text
+    assert "(None, 11, 11, 1)" in text
+
+
+def test_discriminator_and_regressor_layers_as_slides():
+    disc = build_besiii_discriminator()
+    convs = _layers(disc, keras.layers.Conv2D)
+    assert [(c.filters, c.kernel_size) for c in convs] == [(16, (2, 2)), (32, (3, 3)), (64, (3, 3))]
+    assert len(_layers(disc, keras.layers.LeakyReLU)) == 3
+    assert [d.rate for d in _layers(disc, keras.layers.Dropout)] == [0.1, 0.1, 0.1]
+    assert len(_layers(disc, keras.layers.MaxPooling2D)) == 1
+    assert len(_layers(disc, MinibatchDiscrimination)) == 1
+    features = _layers(disc, ShowerFeatures)
+    assert len(features) == 1 and features[0].windows == (3, 5)
+    (dense,) = _layers(disc, keras.layers.Dense)
+    assert dense.units == 1 and dense.activation is keras.activations.sigmoid
+    assert "MinibatchDiscrimination" in _summary(disc)
+    assert len(_layers(build_besiii_discriminator(minibatch_kernels=0),
+                       MinibatchDiscrimination)) == 0
+
+    reg = build_besiii_regressor()
+    convs = _layers(reg, keras.layers.Conv2D)
+    assert [(c.filters, c.kernel_size) for c in convs] == [(64, (2, 2)), (128, (2, 2))]
+    assert len(_layers(reg, keras.layers.MaxPooling2D)) == 2
+    assert [d.units for d in _layers(reg, keras.layers.Dense)] == [100, 10, 3]
+    assert reg.input_shape == [(None, 11, 11, 1), (None, 3)]
+    assert reg.output_shape == (None, 3)
+
+
+def test_builders_validate_arguments():
+    with pytest.raises(ValueError, match="noise_dim"):
+        build_besiii_generator(noise_dim=0)
+    with pytest.raises(ValueError, match="condition_scale"):
+        build_besiii_generator(condition_dim=5)
+    with pytest.raises(ValueError, match="dropout"):
+        build_besiii_discriminator(dropout=1.0)
+
+
+# ------------------------------------------------------------------ GAN model
+
+
+def test_gan_arguments_validated():
+    gan = _tiny_gan()
+    g, d, r = gan.generator, gan.discriminator, gan.regressor
+    with pytest.raises(ValueError, match="noise_dim"):
+        ConditionalGAN(g, d, noise_dim=0)
+    with pytest.raises(ValueError, match="condition_split"):
+        ConditionalGAN(g, d, r, noise_dim=4)
+    with pytest.raises(ValueError, match="overlap"):
+        ConditionalGAN(g, d, r, noise_dim=4, condition_split=((0, 1, 2), (2, 3, 4)))
+    with pytest.raises(ValueError, match="generator_steps"):
+        ConditionalGAN(g, d, noise_dim=4, generator_steps=0)
+    with pytest.raises(ValueError, match="regression_scale"):
+        ConditionalGAN(g, d, r, noise_dim=4, condition_split=BESIII_CONDITION_SPLIT,
+                       regression_scale=(1.0, 2.0))
+    with pytest.raises(ValueError, match="Received: loss"):
+        gan.compile("adam", "adam", loss="mse")
+
+
+def test_save_load_generator_and_gan(tmp_path, showers):
+    _, conditions = showers
+    cond = conditions.to_numpy("float32")[:8]
+    generator = build_besiii_generator(noise_dim=16)
+    noise = np.random.default_rng(1).normal(size=(8, 16)).astype("float32")
+    generator.save(tmp_path / "generator.keras")
+    loaded = keras.saving.load_model(tmp_path / "generator.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])),
+                                  keras.ops.convert_to_numpy(generator([noise, cond])))
+
+    gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5)
+    assert not gan.regressor.trainable
+    config = gan.get_config()
+    clone = ConditionalGAN.from_config(config)
+    assert clone.get_config() == config
+    out = gan.generate(conditions, seed=11, batch_size=100)
+    assert out.shape == (len(conditions), 11, 11, 1) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, gan.generate(conditions, seed=11, batch_size=37))
+    assert not np.array_equal(out, gan.generate(conditions, seed=12))
+    gan.compile(keras.optimizers.Adam(2e-5, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    gan.save(tmp_path / "gan.keras")
+    loaded = keras.saving.load_model(tmp_path / "gan.keras")
+    assert isinstance(loaded, ConditionalGAN) and not loaded.regressor.trainable
+    assert loaded.d_optimizer.learning_rate.numpy() == pytest.approx(2e-5)
+    np.testing.assert_array_equal(loaded.generate(cond, seed=3), gan.generate(cond, seed=3))
+
+
+# ------------------------------------------------------------------ training
+
+
+def _weights(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def test_train_conditional_gan_pipeline(tmp_path, showers):
+    hits, conditions = showers
+    gan = build_besiii_gan(build_besiii_regressor(), noise_dim=8, seed=2)
+    before = {name: _weights(getattr(gan, name))
+              for name in ("generator", "discriminator", "regressor")}
+    trained = gan_training.train_conditional_gan(
+        gan, hits, conditions, tmp_path, epochs=1, batch_size=64, validation_fraction=0.25,
+        ks_samples=64, verbose=0,
+    )
+    after = {name: _weights(getattr(trained, name)) for name in before}
+    for name in ("generator", "discriminator"):
+        assert any(not np.array_equal(a, b) for a, b in zip(before[name], after[name])), name
+    for a, b in zip(before["regressor"], after["regressor"]):
+        np.testing.assert_array_equal(a, b)  # frozen
+    assert int(trained.d_optimizer.iterations.numpy()) == 3  # 192 showers / 64
+    assert int(trained.g_optimizer.iterations.numpy()) == 6  # two generator steps each
+    history = pd.read_csv(tmp_path / "history.csv")
+    for key in ("d_loss", "g_loss", "reg_loss", "val_d_loss", "val_g_loss", "val_reg_loss"):
+        assert np.isfinite(history[key]).all(), key
+    assert (tmp_path / "checkpoints" / "epoch_001.keras").exists()
+    ks = pd.read_csv(tmp_path / "ks_scores.csv")
+    assert list(ks["epoch"]) == [1] and 0 <= ks["ks_score"][0] <= 5
+    assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 1
+    for name in ("model.keras", "generator.keras", "best_model.keras", "config.yaml"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_mirrored_matches_default_strategy(showers):
+    """Same seed and data: the losses and weights after SGD steps agree across strategies."""
+    hits, conditions = showers
+    data = tf.data.Dataset.from_tensor_slices(
+        (hits[:64], conditions.to_numpy("float32")[:64])
+    ).batch(32, drop_remainder=True)
+    reference = _tiny_gan()
+    results = {}
+    for name in ("default", "mirrored"):
+        strategy = (tf.distribute.get_strategy() if name == "default"
+                    else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        if name == "mirrored":
+            assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            gan = ConditionalGAN.from_config(reference.get_config())
+            gan.set_weights(reference.get_weights())
+            gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+        history = gan.fit(data, epochs=2, verbose=0).history
+        shower = gan.generate(conditions[:5], seed=1)  # odd batch on 2 replicas
+        assert shower.shape == (5, 11, 11, 1)
+        results[name] = (history, _weights(gan.generator), _weights(gan.discriminator), shower)
+    (h0, g0, d0, s0), (h1, g1, d1, s1) = results["default"], results["mirrored"]
+    np.testing.assert_allclose(s1, s0, rtol=1e-4, atol=1e-6)
+    for key in ("d_loss", "g_loss", "reg_loss"):
+        np.testing.assert_allclose(h1[key], h0[key], rtol=1e-4, err_msg=key)
+    for a, b in zip(g0 + d0, g1 + d1):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    assert any(not np.array_equal(a, b) for a, b in zip(g0, _weights(reference.generator)))
+
+
+def test_pretrain_regressor(tmp_path, showers):
+    hits, conditions = showers
+    regressor = build_besiii_regressor()
+    before = _weights(regressor)
+    trained = gan_training.pretrain_regressor(
+        regressor, hits, conditions, tmp_path, epochs=1, batch_size=64, verbose=0,
+        validation_fraction=0.25,
+    )
+    assert any(not np.array_equal(a, b) for a, b in zip(before, _weights(trained)))
+    table = pd.read_csv(tmp_path / "resolution.csv")
+    assert list(table["column"]) == [0, 1, 2] and np.isfinite(table[["bias", "std"]]).all().all()
+    loaded = keras.saving.load_model(tmp_path / "regressor.keras")
+    x = [hits[:4], conditions.to_numpy("float32")[:4, 3:]]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), trained.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+# ------------------------------------------------------------------ KS epoch selection
+
+
+def _constant_gan(template):
+    gan = _tiny_gan(noise_dim=2)
+    dense = [layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense)][0]
+    kernel, _ = dense.get_weights()
+    dense.set_weights([np.zeros_like(kernel), template.reshape(-1).astype("float32")])
+    return gan
+
+
+def test_ks_distances_and_epoch_selection(tmp_path, showers):
+    hits, conditions = showers
+    zero = gan_training.shower_ks_distances(hits, hits)
+    assert set(zero) == set(gan_training.KS_FEATURES) and max(zero.values()) == 0.0
+    mean_shower = hits.mean(axis=0)
+    # epoch 1: three times too much energy; epoch 2: the average shower
+    for epoch, scale in ((1, 3.0), (2, 1.0)):
+        _constant_gan(scale * mean_shower).save(tmp_path / f"epoch_{epoch:03d}.keras")
+    best, table = gan_training.select_epoch_by_ks(tmp_path, hits, conditions, out_dir=tmp_path)
+    assert best == 2
+    assert list(table["epoch"]) == [1, 2]
+    assert table.loc[0, "E_total"] == pytest.approx(1.0)
+    assert table.loc[1, "ks_score"] < table.loc[0, "ks_score"]
+    assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 2

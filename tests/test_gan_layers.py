@@ -1,0 +1,106 @@
+"""Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
+from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+
+
+def _numpy_minibatch(x, kernel, num_kernels, kernel_dim):
+    m = (x @ kernel).reshape(len(x), num_kernels, kernel_dim)
+    out = np.zeros((len(x), num_kernels))
+    for i in range(len(x)):
+        for j in range(len(x)):
+            if i != j:
+                out[i] += np.exp(-np.abs(m[i] - m[j]).sum(axis=-1))
+    return out
+
+
+def test_minibatch_discrimination_matches_numpy(rng):
+    x = rng.normal(size=(7, 5)).astype("float32")
+    layer = MinibatchDiscrimination(num_kernels=4, kernel_dim=3)
+    out = keras.ops.convert_to_numpy(layer(x))
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    assert out.shape == (7, 4)
+    np.testing.assert_allclose(out, _numpy_minibatch(x, kernel, 4, 3), rtol=1e-5, atol=1e-6)
+    # identical samples: every other sample contributes exp(0) = 1
+    same = keras.ops.convert_to_numpy(layer(np.repeat(x[:1], 5, axis=0)))
+    np.testing.assert_allclose(same, np.full((5, 4), 4.0), rtol=1e-6)
+    # a batch of one has no other sample
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x[:1])), 0.0, atol=1e-7)
+    mean = MinibatchDiscrimination(num_kernels=4, kernel_dim=3, reduction="mean")
+    mean.build((None, 5))
+    mean.set_weights([kernel])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(mean(x)), out / 6, rtol=1e-5)
+
+
+def test_minibatch_discrimination_config_and_errors(rng):
+    layer = MinibatchDiscrimination(3, 2, name="mbd")
+    x = rng.normal(size=(4, 6)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    clone = MinibatchDiscrimination.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone.build((None, 6))
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), y, rtol=1e-6)
+    with pytest.raises(ValueError, match="num_kernels"):
+        MinibatchDiscrimination(0, 2)
+    with pytest.raises(ValueError, match="kernel_dim"):
+        MinibatchDiscrimination(2, 0)
+    with pytest.raises(ValueError, match="reduction"):
+        MinibatchDiscrimination(2, 2, reduction="max")
+    with pytest.raises(ValueError, match="input_shape"):
+        MinibatchDiscrimination(2, 2)(np.zeros((2, 3, 3), "float32"))
+
+
+def _numpy_features(images, conditions, windows, threshold, momentum_index):
+    img = images.sum(axis=-1) if images.ndim == 4 else images
+    n, h, w = img.shape
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    out = [img.reshape(n, -1).sum(axis=1)]
+    for size in windows:
+        mask = (np.abs(rows - h // 2) <= size // 2) & (np.abs(cols - w // 2) <= size // 2)
+        out.append((img * mask).reshape(n, -1).sum(axis=1))
+    out.append((img > threshold).reshape(n, -1).mean(axis=1))
+    out.append(out[0] / conditions[:, momentum_index])
+    return np.stack(out, axis=-1)
+
+
+@pytest.mark.parametrize(
+    "shape, windows, threshold",
+    [((6, 11, 11, 1), (3, 5), 0.0), ((5, 7, 9, 2), (3, 5, 7), 0.05), ((4, 5, 5), (3, 9), 0.1)],
+)
+def test_shower_features_match_numpy(rng, shape, windows, threshold):
+    images = (rng.exponential(0.05, size=shape) * (rng.random(shape) < 0.6)).astype("float32")
+    conditions = rng.uniform(0.5, 2.0, size=(shape[0], 4)).astype("float32")
+    layer = ShowerFeatures(windows=windows, threshold=threshold, momentum_index=2)
+    out = keras.ops.convert_to_numpy(layer(images, conditions))
+    assert out.shape == (shape[0], len(windows) + 3)
+    expected = _numpy_features(images.astype("float64"), conditions, windows, threshold, 2)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shower_features_config_and_errors():
+    layer = ShowerFeatures(windows=(3,), threshold=0.01, momentum_index=1, epsilon=1e-3)
+    assert ShowerFeatures.from_config(layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="windows"):
+        ShowerFeatures(windows=(4,))
+    with pytest.raises(ValueError, match="odd"):
+        ShowerFeatures()(np.zeros((2, 10, 11, 1), "float32"), np.ones((2, 6), "float32"))
+    with pytest.raises(ValueError, match="momentum_index"):
+        ShowerFeatures(momentum_index=6)(np.zeros((2, 11, 11, 1), "float32"),
+                                         np.ones((2, 6), "float32"))
+
+
+def test_log1p_scaling():
+    layer = Log1pScaling(scale=0.002)
+    x = np.array([[0.0, 0.002, 1.0]], "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), np.log1p(x / 0.002),
+                               rtol=1e-6)
+    assert Log1pScaling.from_config(layer.get_config()).scale == 0.002
+    with pytest.raises(ValueError, match="scale"):
+        Log1pScaling(scale=0.0)
