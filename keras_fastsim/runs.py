@@ -5,6 +5,7 @@ parts are::
 
     {"kind": "dedx-flow", "version": "0.1.0", "species": {"K+": "K+", "pi-": "pi-"}}
     {"kind": "dedx-histogram", "version": "0.1.0", "file": "histogram.json"}
+    {"kind": "dedx-knn", "version": "0.1.0", "model": "model.keras", "species": [...]}
 
 ``generate``, ``evaluate`` and ``export`` dispatch on ``kind``.
 """
@@ -24,7 +25,7 @@ from keras_fastsim.io.atomic import atomic_path
 from keras_fastsim.io.tables import validate_tracks
 
 RUN_FILE = "run.json"
-DEDX_KINDS: tuple[str, ...] = ("dedx-flow", "dedx-histogram")
+DEDX_KINDS: tuple[str, ...] = ("dedx-flow", "dedx-histogram", "dedx-knn")
 
 
 class RunError(ValueError):
@@ -147,6 +148,10 @@ def load_dedx_simulator(run_dir: str | os.PathLike) -> DedxSimulator:
         from keras_fastsim.models.histogram_sampling import HistogramSampler
 
         return HistogramSampler.load(Path(run_dir) / manifest["file"])
+    if kind == "dedx-knn":
+        from keras_fastsim.training.dedx_knn import KnnRun
+
+        return KnnRun(run_dir)
     raise RunError(f"{run_dir}: kind {kind!r} is not a dE/dx simulator; expected one of {DEDX_KINDS}")
 
 

@@ -49,8 +49,117 @@ def export_dedx_flow(model, path: str | os.PathLike) -> Path:
     return path
 
 
+def export_dedx_knn(model, path: str | os.PathLike) -> Path:
+    """Exports a :class:`~keras_fastsim.models.dedx_knn.DedxDenseGenerator` as a SavedModel.
+
+    One model for all six hadron species, with two endpoints:
+
+    - ``simulate(species, p, theta, nhits, seed)``: ``species`` is an int32 vector of indices
+      into ``("pi+", "pi-", "K+", "K-", "p", "pbar")`` (``SPECIES_ORDER``);
+    - ``simulate_pdg(pdg, p, theta, nhits, seed)``: ``pdg`` is an int32 vector of PDG codes
+      (211, -211, 321, -321, 2212, -2212); tracks with any other code get NaN.
+
+    ``p`` [GeV/c], ``theta`` [rad] and ``nhits`` are float32 vectors, ``seed`` an int64
+    scalar; the output is float32 dE/dx, equal to ``model.sample(species, conditions, seed)``.
+
+    Example:
+        >>> export_dedx_knn(net, "dedx_knn")
+        >>> tf.saved_model.load("dedx_knn").simulate_pdg(pdg, p, theta, nhits, seed=1)
+    """
+    from keras_fastsim.models.dedx_knn import SPECIES_PDG
+
+    path = Path(path)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    codes = tf.constant(SPECIES_PDG, tf.int32)
+
+    def simulate(species, p, theta, nhits, seed):
+        return model.sample(species, tf.stack([p, theta, nhits], axis=1), seed=seed)
+
+    def simulate_pdg(pdg, p, theta, nhits, seed):
+        match = tf.equal(pdg[:, None], codes[None, :])
+        index = tf.argmax(tf.cast(match, tf.int32), axis=1, output_type=tf.int32)
+        dedx = simulate(index, p, theta, nhits, seed)
+        return tf.where(tf.reduce_any(match, axis=1), dedx, tf.constant(float("nan")))
+
+    vectors = [
+        tf.TensorSpec((None,), tf.float32, name="p"),
+        tf.TensorSpec((None,), tf.float32, name="theta"),
+        tf.TensorSpec((None,), tf.float32, name="nhits"),
+        tf.TensorSpec((), tf.int64, name="seed"),
+    ]
+    species_spec = tf.TensorSpec((None,), tf.int32, name="species")
+    archive.add_endpoint(name="simulate", fn=simulate, input_signature=[species_spec] + vectors)
+    archive.add_endpoint(name="simulate_pdg", fn=simulate_pdg,
+                         input_signature=[tf.TensorSpec((None,), tf.int32, name="pdg")] + vectors)
+    with atomic_directory(path) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+    return path
+
+
+def export_besiii_emc_generator(generator, path: str | os.PathLike) -> Path:
+    """Exports a BESIII EMC GAN generator as a SavedModel (inputs: seed + 6 conditions).
+
+    Endpoints (float32 vectors in physical units: GeV/c, deg, deg, cm, cm, cm; ``seed`` an
+    int64 scalar; output float32 ``(n, 11, 11, 1)`` crystal energies in GeV):
+
+    - ``simulate(Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z, seed)``;
+    - ``simulate_conditions(conditions, seed)`` with ``conditions`` of shape ``(n, 6)``;
+    - ``simulate_noise(noise, conditions)`` with the caller's ``(n, noise_dim)`` noise.
+
+    The noise is ``tf.random.stateless_normal((n, noise_dim), seed=(seed, 0))``, so one call
+    reproduces :func:`keras_fastsim.training.besiii_emc.generate_showers` (and ``keras-fastsim
+    generate``) for the same conditions and seed, up to 65536 showers.
+
+    Example:
+        >>> export_besiii_emc_generator(generator, "besiii_emc_generator")
+        >>> tf.saved_model.load("besiii_emc_generator").simulate_conditions(cond, seed=1)
+    """
+    path = Path(path)
+    noise_dim = int(generator.inputs[0].shape[-1])
+    n_cond = int(generator.inputs[1].shape[-1])
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+
+    def simulate_noise(noise, conditions):
+        return generator([noise, conditions], training=False)
+
+    def simulate_conditions(conditions, seed):
+        n = tf.shape(conditions)[0]
+        noise = tf.random.stateless_normal(
+            tf.stack([n, noise_dim]), seed=tf.stack([seed, tf.constant(0, tf.int64)])
+        )
+        return simulate_noise(noise, conditions)
+
+    def simulate(Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z, seed):  # noqa: N803
+        return simulate_conditions(tf.stack([Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z],
+                                            axis=1), seed)
+
+    names = ("Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z")
+    seed_spec = tf.TensorSpec((), tf.int64, name="seed")
+    cond_spec = tf.TensorSpec((None, n_cond), tf.float32, name="conditions")
+    archive.add_endpoint(
+        name="simulate", fn=simulate,
+        input_signature=[tf.TensorSpec((None,), tf.float32, name=c) for c in names] + [seed_spec],
+    )
+    archive.add_endpoint(name="simulate_conditions", fn=simulate_conditions,
+                         input_signature=[cond_spec, seed_spec])
+    archive.add_endpoint(
+        name="simulate_noise", fn=simulate_noise,
+        input_signature=[tf.TensorSpec((None, noise_dim), tf.float32, name="noise"), cond_spec],
+    )
+    with atomic_directory(path) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+    return path
+
+
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """Exports every model of a run directory; one SavedModel per species for flows.
+
+    A ``dedx-knn`` run (one net for all species) is exported to ``out_dir/dedx_knn`` (see
+    :func:`export_dedx_knn` for its endpoints).
+    A ``besiii-emc-gan`` run's selected generator goes to ``out_dir/besiii_emc_generator``
+    (:func:`export_besiii_emc_generator`).
 
     Raises:
         RunError: if the run's kind has no SavedModel export.
@@ -60,6 +169,15 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[P
     if manifest["kind"] == "dedx-flow":
         run = FlowRun(run_dir)
         return [export_dedx_flow(run.model(s), out_dir / s) for s in run.species]
+    if manifest["kind"] == "dedx-knn":
+        from keras_fastsim.training.dedx_knn import load_dedx_knn
+
+        return [export_dedx_knn(load_dedx_knn(run_dir), out_dir / "dedx_knn")]
+    if manifest["kind"] == "besiii-emc-gan":
+        from keras_fastsim.training.besiii_emc import load_besiii_generator
+
+        return [export_besiii_emc_generator(load_besiii_generator(run_dir),
+                                            out_dir / "besiii_emc_generator")]
     raise RunError(
         f"{run_dir}: a {manifest['kind']!r} run has no SavedModel export "
         "(a histogram sampler is a lookup table, not a graph)"
