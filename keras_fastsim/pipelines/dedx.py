@@ -53,6 +53,7 @@ def run_dedx_pipeline(
     species: Sequence[str] | None = None,
     figures_dir: str | os.PathLike | None = None,
     export: bool = True,
+    truth_control: bool = True,
     seed: int = 0,
 ) -> dict:
     """Runs the whole dE/dx comparison and returns the metrics.
@@ -72,6 +73,9 @@ def run_dedx_pipeline(
         species: Species to train and simulate (default: those of ``train_sizes``).
         figures_dir: Where the evaluation writes metrics, figures and report.
         export: Whether to export the flows as SavedModels.
+        truth_control: Also evaluate the reference simulator itself re-run on the
+            held-out conditions with another seed (``"reference"``): a perfect
+            simulation, whose scores are the statistical floor of every metric.
         seed: Seed of every step.
     """
     from keras_fastsim.evaluation.dedx_report import evaluate_dedx
@@ -108,6 +112,12 @@ def run_dedx_pipeline(
     for name in ("flow", "histogram"):
         sims[name] = simulate_tracks(out / name, conditions, seed=seed + 1)
         write_tracks(sims[name], out / "sim" / f"{name}.parquet")
+    if truth_control:
+        from keras_fastsim.reference.dedx import DedxReference
+
+        sims["reference"] = conditions.assign(
+            dedx=DedxReference().simulate(conditions, seed=np.random.SeedSequence([seed, 2]))
+        )
 
     print("[5/6] evaluating")
     metrics = evaluate_dedx(test, sims, Path(figures_dir or out / "evaluation"), seed=seed)
