@@ -1,0 +1,122 @@
+"""Figures of the JUNO fast-simulation validation (fast vs full), in the package style."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_fastsim.plotting.style import hep_style, new_figure, save_figure, sim_style
+
+__all__ = [
+    "plot_gamma_hit_times",
+    "plot_gamma_total_pe",
+    "plot_muon_first_hit",
+    "plot_muon_npe",
+    "plot_theta_profiles",
+]
+
+_POSITION_LABELS = {"centre": "centre", "z10": "z = 10 m", "r16": "R = 16 m"}
+
+
+def _label(name: str) -> str:
+    return _POSITION_LABELS.get(name, name)
+
+
+def plot_gamma_total_pe(full, fast, name: str, path: str | os.PathLike) -> Path:
+    """Total p.e. per event of 1 MeV gammas, full vs fast (normalised histograms)."""
+    full, fast = np.asarray(full, float), np.asarray(fast, float)
+    lo, hi = np.percentile(np.concatenate([full, fast]), [0.1, 99.9])
+    bins = np.linspace(lo - 5, hi + 5, 41)
+    with hep_style():
+        fig = new_figure(figsize=(6, 4.5))
+        ax = fig.add_subplot()
+        ax.hist(full, bins=bins, density=True, histtype="step", label=f"full (mean {full.mean():.1f})", color="black", lw=1.5)
+        ax.hist(fast, bins=bins, density=True, histtype="step", label=f"fast (mean {fast.mean():.1f})", **sim_style(0))
+        ax.set_xlabel("total p.e.")
+        ax.set_ylabel("normalised")
+        ax.set_title(f"1 MeV gamma, {_label(name)}", fontsize=12)
+        ax.legend(fontsize=10)
+        return save_figure(fig, path)
+
+
+def plot_gamma_hit_times(full, fast, name: str, path: str | os.PathLike) -> Path:
+    """Hit-time distribution of all p.e. of 1 MeV gammas, full vs fast (linear and log scale)."""
+    full, fast = np.asarray(full, float), np.asarray(fast, float)
+    hi = np.percentile(full, 99.5)
+    bins = np.linspace(min(full.min(), fast.min(), 0.0), hi, 121)
+    with hep_style():
+        fig = new_figure(figsize=(11, 4.5))
+        for k, log in enumerate((False, True)):
+            ax = fig.add_subplot(1, 2, k + 1)
+            ax.hist(full, bins=bins, density=True, histtype="step", label="full", color="black", lw=1.5)
+            ax.hist(fast, bins=bins, density=True, histtype="step", label="fast (NN_time)", **sim_style(0))
+            ax.set_xlabel("hit time [ns]")
+            ax.set_ylabel("normalised")
+            if log:
+                ax.set_yscale("log")
+            ax.set_title(f"1 MeV gamma, {_label(name)}", fontsize=12)
+            ax.legend(fontsize=10)
+        return save_figure(fig, path)
+
+
+def plot_theta_profiles(profiles: dict, path: str | os.PathLike) -> Path:
+    """Mean n_pe per PMT and mean hit time versus theta at several R, full (points) vs fast (lines).
+
+    ``profiles[name] = (full, fast)`` with the dictionaries of
+    :func:`keras_fastsim.evaluation.juno.theta_profiles`.
+    """
+    with hep_style():
+        fig = new_figure(figsize=(11, 4.5))
+        ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        for i, (name, (pf, ps)) in enumerate(profiles.items()):
+            style = sim_style(i)
+            x = np.degrees(pf["theta_centres"])
+            ax1.plot(x, pf["npe"], "o", ms=3.5, color=style["color"], label=f"full, {_label(name)}")
+            ax1.plot(x, ps["npe"], "-", color=style["color"], label=f"fast, {_label(name)}")
+            ax2.plot(x, pf["time_mean"], "o", ms=3.5, color=style["color"])
+            ax2.plot(x, ps["time_mean"], "-", color=style["color"])
+        ax1.set_yscale("log")
+        ax1.set_xlabel(r"$\theta$ [deg]")
+        ax1.set_ylabel("mean n$_{pe}$ per PMT (1 MeV)")
+        ax1.legend(fontsize=8, ncol=2)
+        ax2.set_xlabel(r"$\theta$ [deg]")
+        ax2.set_ylabel("mean hit time [ns]")
+        return save_figure(fig, path)
+
+
+def plot_muon_npe(metrics: dict, full: dict, fast: dict, path: str | os.PathLike) -> Path:
+    """Per-PMT n_pe of muon events, fast vs full (scatter), with the total p.e. in the legend."""
+    with hep_style():
+        fig = new_figure(figsize=(6, 5))
+        ax = fig.add_subplot()
+        for i, ev in enumerate(metrics["events"]):
+            ax.plot(full["npe"][i], fast["npe"][i], ".", ms=1.5, alpha=0.4, color=sim_style(i)["color"],
+                    label=f"{ev['length_m']:.1f} m: total {ev['total_pe_full']:.3g} full, "
+                          f"{ev['total_pe_fast']:.3g} fast")
+        top = max(float(np.max(full["npe"])), 1.0)
+        ax.plot([0, top], [0, top], "k--", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("n$_{pe}$ per PMT, full")
+        ax.set_ylabel("n$_{pe}$ per PMT, fast")
+        ax.set_title("muon events", fontsize=12)
+        ax.legend(fontsize=8, markerscale=6)
+        return save_figure(fig, path)
+
+
+def plot_muon_first_hit(metrics: dict, bins: np.ndarray, path: str | os.PathLike) -> Path:
+    """Mean first-hit time of the PMTs versus their angle to the muon track, full vs fast."""
+    x = np.degrees(0.5 * (bins[1:] + bins[:-1]))
+    with hep_style():
+        fig = new_figure(figsize=(6, 4.5))
+        ax = fig.add_subplot()
+        for i, ev in enumerate(metrics["events"]):
+            c = sim_style(i)["color"]
+            ax.plot(x, ev["profile_full"], "o", ms=3.5, color=c, label=f"full, {ev['length_m']:.1f} m track")
+            ax.plot(x, ev["profile_fast"], "-", color=c, label="fast")
+        ax.set_xlabel("angle between muon direction and entry point -> PMT [deg]")
+        ax.set_ylabel("mean first-hit time [ns]")
+        ax.legend(fontsize=8)
+        return save_figure(fig, path)
