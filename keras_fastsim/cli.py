@@ -1,6 +1,6 @@
 """The ``keras-fastsim`` command line.
 
-Verbs: ``reference``, ``train``, ``generate``, ``evaluate``, ``export``, ``demo``.
+Verbs: ``reference``, ``train``, ``simulate``, ``generate``, ``evaluate``, ``export``, ``demo``.
 Heavy imports (TensorFlow) happen inside the handlers so that ``--help`` is instant.
 """
 
@@ -107,6 +107,34 @@ def _train_dedx_flow(args: argparse.Namespace) -> None:
     print(f"trained {species} into {args.out}")
 
 
+def _train_dedx_knn(args: argparse.Namespace) -> None:
+    from keras_fastsim.training.config import load_config, merge_config
+    from keras_fastsim.training.dedx_knn import train_dedx_knn, tune_dedx_knn
+
+    config = load_config(args.config or "dedx_knn")
+    config = merge_config(
+        config,
+        {"training": {"epochs": args.epochs, "batch_size": args.batch_size,
+                      "strategy": args.strategy, "seed": args.seed},
+         "tuning": {"trials": args.trials}},
+    )
+    table = _read(args.data, args)
+    kwargs = config.get("model", {}) | config.get("training", {})
+    if config.get("loss"):
+        loss = dict(config["loss"])
+        kwargs["loss"] = loss.pop("name", "smoothknn")
+        kwargs["loss_config"] = loss or None
+    if args.tune:
+        tuning = dict(config.get("tuning", {}))
+        for key in ("hidden_layers", "units", "learning_rate"):
+            kwargs.pop(key, None)
+        tune_dedx_knn(table, args.out, **tuning, **kwargs)
+        print(f"tuned ({tuning.get('trials')} trials) and trained the dE/dx net into {args.out}")
+    else:
+        train_dedx_knn(table, args.out, **kwargs)
+        print(f"trained the dE/dx net into {args.out}")
+
+
 def _train_dedx_hist(args: argparse.Namespace) -> None:
     from keras_fastsim.training.dedx_histogram import train_histogram_run
 
@@ -114,8 +142,118 @@ def _train_dedx_hist(args: argparse.Namespace) -> None:
     print(f"fitted the histogram-sampling baseline into {args.out}")
 
 
+def _train_juno(args: argparse.Namespace) -> None:
+    from keras_fastsim.training.config import load_config, merge_config
+    from keras_fastsim.training.juno import train_juno_npe, train_juno_time
+
+    name = "npe" if args.kind == "juno-npe" else "time"
+    config = load_config(args.config or f"juno_{name}")
+    config = merge_config(
+        config,
+        {"training": {"epochs": args.epochs, "batch_size": args.batch_size,
+                      "strategy": args.strategy, "seed": args.seed}},
+    )
+    train = train_juno_npe if name == "npe" else train_juno_time
+    train(args.data, args.out, model_config=config.get("model", {}), **config.get("training", {}))
+    print(f"trained NN_{name} into {args.out}")
+
+
+def _besiii_config(args: argparse.Namespace, section: str) -> dict:
+    from keras_fastsim.training.config import load_config, merge_config
+
+    config = load_config(args.config or "besiii_emc")
+    return merge_config(
+        config,
+        {section: {"epochs": args.epochs, "batch_size": args.batch_size,
+                   "strategy": args.strategy, "seed": args.seed}},
+    )
+
+
+def _train_besiii_emc_regressor(args: argparse.Namespace) -> None:
+    from keras_fastsim.io.showers import read_besiii_emc
+    from keras_fastsim.training.besiii_emc import train_besiii_regressor_run
+
+    config = _besiii_config(args, "regressor")
+    hits, conditions = read_besiii_emc(args.data)
+    train_besiii_regressor_run(hits, conditions, args.out, **config.get("regressor", {}))
+    print(f"trained the BESIII EMC regressor on {len(hits)} showers into {args.out}")
+
+
+def _train_besiii_emc(args: argparse.Namespace) -> None:
+    from keras_fastsim.io.showers import read_besiii_emc
+    from keras_fastsim.training.besiii_emc import train_besiii_gan_run
+
+    config = _besiii_config(args, "training")
+    hits, conditions = read_besiii_emc(args.data)
+    train_besiii_gan_run(
+        hits, conditions, args.out, regressor=args.regressor,
+        **config.get("model", {}), **config.get("training", {}),
+    )
+    print(f"trained the BESIII EMC GAN on {len(hits)} showers into {args.out}")
+
+
+# -- simulate ----------------------------------------------------------------------
+def _simulate_juno_muon(args: argparse.Namespace) -> None:
+    from keras_fastsim.evaluation.juno import simulate_fast_muons, simulate_full_muons
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1. Received: {args.n}")
+    if args.mode == "full":
+        from keras_fastsim.reference.juno import JunoOpticalSimulator
+
+        arrays = simulate_full_muons(JunoOpticalSimulator(), args.n, args.seed, path=args.out)
+    else:
+        if not args.npe_run or not args.time_run:
+            raise ValueError("--mode fast needs --npe-run and --time-run (run directories of 'train')")
+        from keras_fastsim.simulation import JunoFastSimulator
+
+        fast = JunoFastSimulator.from_runs(args.npe_run, args.time_run, segment_m=args.segment_m)
+        print(f"built the response tables from the nets in {fast.tables.build_seconds:.1f} s (once)")
+        arrays = simulate_fast_muons(fast, args.seed, args.n, seed=args.seed, path=args.out)
+    print(f"wrote {args.n} {args.mode}-simulation muon events to {args.out} "
+          f"({arrays['seconds'].mean():.2f} s per event; keys npe, first, seconds, track parameters)")
+
+
 # -- generate / evaluate / export ----------------------------------------------------
+def _run_kind(run_dir: str) -> str | None:
+    from keras_fastsim.runs import RUN_FILE, read_manifest
+
+    return read_manifest(run_dir)["kind"] if (Path(run_dir) / RUN_FILE).is_file() else None
+
+
+def _generate_besiii_emc(args: argparse.Namespace) -> None:
+    from keras_fastsim.io.showers import write_besiii_emc
+    from keras_fastsim.training.besiii_emc import generate_showers, read_besiii_conditions
+
+    conditions = read_besiii_conditions(args.conditions)
+    hits = generate_showers(args.run_dir, conditions, seed=args.seed)
+    write_besiii_emc(args.out, hits, conditions)
+    print(f"wrote {len(hits)} generated BESIII EMC showers (Barrel_Hit, MC_info) to {args.out}")
+
+
+def _evaluate_besiii_emc(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from keras_fastsim.evaluation.showers import evaluate_showers, headline
+    from keras_fastsim.io.showers import read_besiii_emc
+
+    hits, conditions = read_besiii_emc(args.data)
+    sim_hits, sim_conditions = read_besiii_emc(args.sim)
+    same = len(sim_hits) == len(hits) and np.allclose(
+        sim_conditions.to_numpy(), conditions.to_numpy(), rtol=1e-5, atol=1e-5
+    )
+    metrics = evaluate_showers(
+        hits, conditions, sim_hits, args.out, gen_conditions=None if same else sim_conditions,
+        seed=args.seed, classifier=not args.no_classifier, name=args.name,
+    )
+    print(f"wrote metrics, figures and report to {args.out}")
+    print("  " + ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=-"
+                           for k, v in headline(metrics).items()))
+
+
 def _generate(args: argparse.Namespace) -> None:
+    if _run_kind(args.run_dir) == "besiii-emc-gan":
+        return _generate_besiii_emc(args)
     from keras_fastsim.io.tables import write_tracks
     from keras_fastsim.runs import simulate_tracks
 
@@ -211,6 +349,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override the config's seed")
     _add_table_options(p)
     p.set_defaults(func=_train_dedx_flow)
+    p = train_kinds.add_parser(
+        "dedx-knn", help="one dense dE/dx net for all species, SmoothKNN two-sample loss"
+    )
+    p.add_argument("--data", required=True, help="training track table")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--tune", action="store_true",
+                   help="Bayesian search of hidden layers / units / learning rate first")
+    p.add_argument("--trials", type=int, help="trial budget of --tune (default: the config's)")
+    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--batch-size", type=int,
+                   help="override the config's batch size (a multiple of block_size)")
+    p.add_argument("--config", help="YAML config (default: the packaged dedx_knn.yaml)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy (default: from the config, else 'default')")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    _add_table_options(p)
+    p.set_defaults(func=_train_dedx_knn)
     p = train_kinds.add_parser("dedx-hist", help="histogram-sampling baseline (traditional method)")
     p.add_argument("--data", required=True, help="training track table")
     p.add_argument("--out", required=True, help="run directory")
@@ -218,10 +373,66 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_options(p)
     p.set_defaults(func=_train_dedx_hist)
 
+    for kind, what in (("juno-npe", "JUNO NN_npe (n_pe per PMT)"),
+                       ("juno-time", "JUNO NN_time (hit times; R < 15 m and R >= 15 m nets)")):
+        p = train_kinds.add_parser(kind, help=what)
+        p.add_argument("--data", required=True,
+                       help=f"parquet from 'reference juno' (STEM_{kind[5:]}.parquet)")
+        p.add_argument("--out", required=True, help="run directory")
+        p.add_argument("--epochs", type=int, help="override the config's epochs")
+        p.add_argument("--batch-size", type=int, help="override the config's batch size")
+        p.add_argument("--config", help=f"YAML config (default: the packaged juno_{kind[5:]}.yaml)")
+        p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                       help="tf.distribute strategy (default: from the config, else 'default')")
+        p.add_argument("--seed", type=int, help="override the config's seed")
+        p.set_defaults(func=_train_juno)
+
+    p = train_kinds.add_parser(
+        "besiii-emc-regressor", help="BESIII EMC regressor (shower -> Mom, dTheta, dPhi), pretrained"
+    )
+    p.add_argument("--data", required=True, help="showers .h5 (Barrel_Hit, MC_info)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=int, help="override the config's regressor epochs")
+    p.add_argument("--batch-size", type=int, help="override the config's regressor batch size")
+    p.add_argument("--config", help="YAML config (default: the packaged besiii_emc.yaml)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy (default: from the config, else 'default')")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.set_defaults(func=_train_besiii_emc_regressor)
+    p = train_kinds.add_parser(
+        "besiii-emc", help="BESIII EMC 2D conditional GAN with the frozen pretrained regressor"
+    )
+    p.add_argument("--data", required=True, help="showers .h5 (Barrel_Hit, MC_info)")
+    p.add_argument("--regressor", help="run directory of 'train besiii-emc-regressor' "
+                   "(omit: no regression term)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=int, help="override the config's GAN epochs (authors: 50)")
+    p.add_argument("--batch-size", type=int, help="override the config's batch size (authors: 512)")
+    p.add_argument("--config", help="YAML config (default: the packaged besiii_emc.yaml)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy (default: from the config, else 'default')")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.set_defaults(func=_train_besiii_emc)
+
+    sim = verbs.add_parser("simulate", help="simulate whole events")
+    sim_kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = sim_kinds.add_parser("juno-muon", help="JUNO cosmic-muon events: per-PMT n_pe and first-hit time")
+    p.add_argument("--mode", choices=("full", "fast"), required=True,
+                   help="full: reference optical Monte Carlo; fast: NN_npe + NN_time")
+    p.add_argument("--n", type=int, required=True, help="number of muon events")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--npe-run", help="--mode fast: run directory of 'train juno-npe'")
+    p.add_argument("--time-run", help="--mode fast: run directory of 'train juno-time'")
+    p.add_argument("--segment-m", type=float, default=0.2,
+                   help="--mode fast: step grouping length in m (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tracks and of the simulation")
+    p.set_defaults(func=_simulate_juno_muon)
+
     p = verbs.add_parser("generate", help="simulate with a trained run")
     p.add_argument("run_dir", help="run directory written by 'train'")
     p.add_argument("--conditions", required=True,
-                   help="track table with species, p, theta, nhits (dedx, if present, is replaced)")
+                   help="track table with species, p, theta, nhits (dedx, if present, is replaced); "
+                   "besiii-emc-gan runs: .h5 with MC_info or a table of the 6 conditions")
     p.add_argument("--out", required=True, help="output table")
     p.add_argument("--seed", type=int, default=0)
     _add_table_options(p)
@@ -237,6 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_table_options(p)
     p.set_defaults(func=_evaluate_dedx)
+
+    p = ev_kinds.add_parser("besiii-emc", help="BESIII EMC showers: features, AUC, E5x5 per momentum")
+    p.add_argument("--data", required=True, help="held-out reference showers .h5")
+    p.add_argument("--sim", required=True, help="generated showers .h5 (e.g. from 'generate')")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--name", default="GAN", help="label of the simulation in figures")
+    p.add_argument("--no-classifier", action="store_true", help="skip the classifier AUCs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_evaluate_besiii_emc)
 
     p = verbs.add_parser("export", help="export a run as TensorFlow SavedModel(s)")
     p.add_argument("run_dir")

@@ -1,0 +1,375 @@
+"""BESIII EMC GAN runs: regressor pretraining, GAN training, generation (run directories).
+
+The run-directory layer over :mod:`keras_fastsim.training.gan` used by the CLI
+(``train besiii-emc-regressor``, ``train besiii-emc``, ``generate``, ``export``) and by
+``experiments/besiii_emc_gan.py``.
+
+Run kinds (``run.json``, :func:`keras_fastsim.runs.update_manifest`):
+
+- ``besiii-emc-regressor``: ``regressor.keras`` (``[showers, (dZ_Pos, dPhi_Pos, Z)] ->
+  (Mom, dTheta_Mom, dPhi_Mom)``), ``resolution.csv``, ``resolution.png``, history;
+- ``besiii-emc-gan``: everything :func:`~keras_fastsim.training.gan.train_conditional_gan`
+  writes, plus ``selected_generator.keras`` (the generator of the epoch chosen by the KS
+  distances, else of the last epoch), which ``generate`` and ``export`` use.
+
+Generation noise
+================
+:func:`generate_showers` draws the generator's noise with TensorFlow's counter-based
+``tf.random.stateless_normal`` (Philox): chunk ``c`` of ``chunk_size`` showers gets the noise
+of shape ``(len(chunk), noise_dim)`` with the seed ``(seed, c)``. The exported SavedModel
+(:func:`keras_fastsim.export.saved_model.export_besiii_emc_generator`) draws its noise with the
+seed ``(seed, 0)``, so for up to ``chunk_size`` showers it reproduces :func:`generate_showers`
+exactly (same conditions, same seed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from keras_fastsim.io.atomic import atomic_path
+from keras_fastsim.runs import RunError, read_manifest, update_manifest
+
+REGRESSOR_KIND = "besiii-emc-regressor"
+GAN_KIND = "besiii-emc-gan"
+SELECTED_GENERATOR_FILE = "selected_generator.keras"
+RESOLUTION_PNG = "resolution.png"
+GENERATION_CHUNK = 65536
+"""Showers per noise chunk of :func:`generate_showers` (the SavedModel's one chunk)."""
+
+
+def _register_layers() -> None:
+    # Importing the model module registers the custom layers (Log1pScaling, ShowerFeatures,
+    # MinibatchDiscrimination) and ConditionalGAN for loading.
+    import keras_fastsim.models.besiii_emc  # noqa: F401
+
+
+def _condition_array(conditions) -> np.ndarray:
+    from keras_fastsim.io.showers import BESIII_COLUMNS
+
+    if isinstance(conditions, pd.DataFrame):
+        missing = [c for c in BESIII_COLUMNS if c not in conditions.columns]
+        if missing:
+            raise ValueError(
+                f"Conditions lack the columns {missing}; expected {list(BESIII_COLUMNS)}. "
+                f"Received columns {list(conditions.columns)}"
+            )
+        conditions = conditions[list(BESIII_COLUMNS)].to_numpy()
+    cond = np.asarray(conditions, dtype=np.float32)
+    if cond.ndim != 2 or cond.shape[1] != len(BESIII_COLUMNS):
+        raise ValueError(
+            f"Conditions must be (n, 6) ({', '.join(BESIII_COLUMNS)}). Received shape {cond.shape}"
+        )
+    if not np.isfinite(cond).all():
+        raise ValueError("Conditions hold NaN/inf values")
+    return cond
+
+
+# ------------------------------------------------------------------------------------------
+# regressor
+# ------------------------------------------------------------------------------------------
+
+
+def train_besiii_regressor_run(
+    hits,
+    conditions,
+    out_dir: str | os.PathLike,
+    *,
+    epochs: int = 50,
+    batch_size: int = 512,
+    learning_rate: float = 1e-3,
+    validation_fraction: float = 0.1,
+    patience: int | None = 10,
+    strategy: str = "default",
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> keras.Model:
+    """Pretrains the slides' regressor into a ``besiii-emc-regressor`` run directory.
+
+    Calls :func:`keras_fastsim.training.gan.pretrain_regressor` with the BESIII split
+    (y1 = Mom, dTheta_Mom, dPhi_Mom regressed from the shower and y2 = dZ_Pos, dPhi_Pos, Z),
+    then draws ``resolution.png`` on the validation showers and records the run.
+
+    Returns:
+        The trained regressor.
+    """
+    from keras_fastsim.models.besiii_emc import (
+        BESIII_CONDITION_SPLIT,
+        BESIII_REGRESSION_SCALE,
+        build_besiii_regressor,
+    )
+    from keras_fastsim.plotting.showers import plot_regressor_resolution
+    from keras_fastsim.training.gan import (
+        REGRESSOR_FILE,
+        RESOLUTION_CSV,
+        pretrain_regressor,
+        split_train_validation,
+    )
+
+    hits = np.asarray(hits, np.float32)
+    cond = _condition_array(conditions)
+    out_dir = Path(out_dir)
+    keras.utils.set_random_seed(int(seed))
+    regressor = pretrain_regressor(
+        build_besiii_regressor(), hits, cond, out_dir,
+        condition_split=BESIII_CONDITION_SPLIT, target_scale=BESIII_REGRESSION_SCALE,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        validation_fraction=validation_fraction, patience=patience, strategy=strategy,
+        seed=seed, verbose=verbose,
+    )
+    _, val = split_train_validation(len(hits), validation_fraction, seed)
+    entries: dict[str, Any] = {"model": REGRESSOR_FILE, "n_showers": int(len(hits)),
+                               "epochs": int(epochs), "seed": int(seed)}
+    if len(val):
+        y1, y2 = (list(c) for c in BESIII_CONDITION_SPLIT)
+        estimate = np.concatenate([
+            keras.ops.convert_to_numpy(regressor([hits[val[i:i + 4096]],
+                                                  cond[val[i:i + 4096]][:, y2]]))
+            for i in range(0, len(val), 4096)
+        ])
+        plot_regressor_resolution(cond[val][:, y1], estimate, out_dir / RESOLUTION_PNG)
+        entries.update(resolution=RESOLUTION_CSV, resolution_plot=RESOLUTION_PNG)
+    update_manifest(out_dir, REGRESSOR_KIND, **entries)
+    return regressor
+
+
+def load_regressor(run_dir: str | os.PathLike) -> keras.Model:
+    """The regressor of a ``besiii-emc-regressor`` run (``trainable = False``)."""
+    manifest = read_manifest(run_dir)
+    if manifest["kind"] != REGRESSOR_KIND:
+        raise RunError(
+            f"{run_dir}: a {manifest['kind']!r} run, expected a {REGRESSOR_KIND!r} run "
+            "(train one with 'keras-fastsim train besiii-emc-regressor')"
+        )
+    _register_layers()
+    regressor = keras.saving.load_model(Path(run_dir) / manifest["model"], compile=False)
+    regressor.trainable = False
+    return regressor
+
+
+# ------------------------------------------------------------------------------------------
+# GAN
+# ------------------------------------------------------------------------------------------
+
+
+def train_besiii_gan_run(
+    hits,
+    conditions,
+    out_dir: str | os.PathLike,
+    *,
+    regressor: str | os.PathLike | keras.Model | None,
+    noise_dim: int = 512,
+    generator_steps: int = 2,
+    regression_weight: float = 1.0,
+    minibatch_reduction: str = "mean",
+    epochs: int = 50,
+    batch_size: int = 512,
+    d_learning_rate: float = 2e-5,
+    g_learning_rate: float = 2e-4,
+    beta_1: float = 0.5,
+    validation_fraction: float = 0.1,
+    ks_samples: int | None = 10_000,
+    strategy: str = "default",
+    seed: int = 0,
+    verbose: int | str = "auto",
+):
+    """Trains the BESIII EMC GAN into a ``besiii-emc-gan`` run directory.
+
+    Args:
+        hits: Showers ``(n, 11, 11, 1)`` in GeV.
+        conditions: DataFrame with the six BESIII columns (physical units) or ``(n, 6)``.
+        out_dir: Run directory.
+        regressor: A ``besiii-emc-regressor`` run directory, a regressor model, or
+            ``None`` (no regression term).
+        noise_dim, generator_steps, regression_weight: See
+            :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
+        minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
+        epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
+            ks_samples, strategy, seed, verbose: See
+            :func:`keras_fastsim.training.gan.train_conditional_gan`.
+
+    Returns:
+        The trained :class:`~keras_fastsim.models.conditional_gan.ConditionalGAN`.
+    """
+    from keras_fastsim.models.besiii_emc import build_besiii_gan
+    from keras_fastsim.training.gan import (
+        BEST_EPOCH_FILE,
+        BEST_MODEL_FILE,
+        GENERATOR_FILE,
+        MODEL_FILE,
+        train_conditional_gan,
+    )
+
+    hits = np.asarray(hits, np.float32)
+    cond = _condition_array(conditions)
+    out_dir = Path(out_dir)
+    regressor_run = None
+    if isinstance(regressor, (str, os.PathLike)):
+        regressor_run = str(regressor)
+        regressor = load_regressor(regressor)
+    keras.utils.set_random_seed(int(seed))
+    gan = build_besiii_gan(
+        regressor, noise_dim=noise_dim, regression_weight=regression_weight,
+        generator_steps=generator_steps, seed=seed,
+        discriminator_kwargs={"minibatch_reduction": minibatch_reduction},
+    )
+    gan = train_conditional_gan(
+        gan, hits, cond, out_dir, epochs=epochs, batch_size=batch_size,
+        d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate, beta_1=beta_1,
+        validation_fraction=validation_fraction, ks_samples=ks_samples, strategy=strategy,
+        seed=seed, verbose=verbose,
+    )
+    best_epoch = None
+    if (out_dir / BEST_MODEL_FILE).exists():
+        import yaml
+
+        _register_layers()
+        best_epoch = int(yaml.safe_load((out_dir / BEST_EPOCH_FILE).read_text())["epoch"])
+        generator = keras.saving.load_model(out_dir / BEST_MODEL_FILE, compile=False).generator
+    else:
+        generator = gan.generator
+    with atomic_path(out_dir / SELECTED_GENERATOR_FILE) as tmp:
+        generator.save(tmp)
+    update_manifest(
+        out_dir, GAN_KIND,
+        generator=SELECTED_GENERATOR_FILE, model=MODEL_FILE, last_generator=GENERATOR_FILE,
+        best_model=BEST_MODEL_FILE if best_epoch is not None else None,
+        best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
+        regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
+        n_showers=int(len(hits)), seed=int(seed),
+        conditions=["Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z"],
+    )
+    return gan
+
+
+def load_besiii_generator(run_dir: str | os.PathLike) -> keras.Model:
+    """The selected generator ``[noise, conditions] -> (n, 11, 11, 1)`` of a GAN run."""
+    manifest = read_manifest(run_dir)
+    if manifest["kind"] != GAN_KIND:
+        raise RunError(f"{run_dir}: a {manifest['kind']!r} run, expected a {GAN_KIND!r} run")
+    path = Path(run_dir) / manifest.get("generator", SELECTED_GENERATOR_FILE)
+    if not path.is_file():
+        raise RunError(f"{run_dir}: the generator {path.name} is missing")
+    _register_layers()
+    return keras.saving.load_model(path, compile=False)
+
+
+def generate_showers(
+    generator: keras.Model | str | os.PathLike,
+    conditions,
+    seed: int = 0,
+    *,
+    chunk_size: int = GENERATION_CHUNK,
+) -> np.ndarray:
+    """One shower per row of ``conditions`` (GeV), reproducible from ``seed``.
+
+    Args:
+        generator: The generator model, or a ``besiii-emc-gan`` run directory.
+        conditions: DataFrame with the six BESIII columns or an ``(n, 6)`` array, physical
+            units (GeV/c, deg, deg, cm, cm, cm).
+        seed: Noise seed (see the module docstring; matches the SavedModel for
+            ``n <= chunk_size``).
+        chunk_size: Showers per generator call / noise chunk.
+
+    Returns:
+        float32 ``(n, 11, 11, 1)``.
+    """
+    import tensorflow as tf
+
+    if not isinstance(generator, keras.Model):
+        generator = load_besiii_generator(generator)
+    if int(chunk_size) < 1:
+        raise ValueError(f"`chunk_size` must be >= 1. Received: chunk_size={chunk_size}")
+    cond = _condition_array(conditions)
+    noise_dim = int(generator.inputs[0].shape[-1])
+    out = []
+    for c, start in enumerate(range(0, len(cond), int(chunk_size))):
+        y = cond[start:start + int(chunk_size)]
+        z = tf.random.stateless_normal((len(y), noise_dim),
+                                       seed=tf.constant([int(seed), c], tf.int64))
+        out.append(keras.ops.convert_to_numpy(
+            generator([z, tf.convert_to_tensor(y)], training=False)))
+    if not out:
+        return np.zeros((0, *generator.output_shape[1:]), np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def regressor_resolution(
+    regressor: keras.Model, hits, conditions, *, split: Sequence[Sequence[int]] = ((0, 1, 2), (3, 4, 5))
+) -> pd.DataFrame:
+    """Bias and standard deviation of ``regressor`` estimate - truth per regressed column."""
+    hits = np.asarray(hits, np.float32)
+    cond = _condition_array(conditions)
+    y1, y2 = (list(c) for c in split)
+    est = np.concatenate([
+        keras.ops.convert_to_numpy(regressor([hits[i:i + 4096], cond[i:i + 4096][:, y2]]))
+        for i in range(0, len(hits), 4096)
+    ])
+    res = est - cond[:, y1]
+    return pd.DataFrame({"column": y1, "bias": res.mean(0), "std": res.std(0)})
+
+
+def read_besiii_conditions(path: str | os.PathLike) -> pd.DataFrame:
+    """Conditions to generate showers for, in physical units.
+
+    Reads the ``MC_info`` dataset of an HDF5 file (``Barrel_Hit`` is not needed; normalised
+    or physical as for :func:`keras_fastsim.io.showers.read_besiii_emc`: the ``normalised``
+    attribute, else normalised when ``max |Z| <= 1.5``), or a ``.parquet`` / ``.csv`` table
+    with the six columns Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z (physical units).
+    """
+    from keras_fastsim.io.showers import (
+        BESIII_COLUMNS,
+        BESIII_NORMALISATION,
+        CONDITIONS_DATASET,
+        ShowerFileError,
+    )
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() in (".h5", ".hdf5", ".hdf"):
+        import h5py
+
+        try:
+            f = h5py.File(path, "r")
+        except OSError as err:
+            raise ShowerFileError(f"{path}: not a readable HDF5 file ({err})") from err
+        with f:
+            if CONDITIONS_DATASET not in f:
+                raise ShowerFileError(
+                    f"{path}: no dataset {CONDITIONS_DATASET!r}; the file holds {sorted(f.keys())}"
+                )
+            info = np.asarray(f[CONDITIONS_DATASET][()], dtype=np.float64)
+            attrs = dict(f[CONDITIONS_DATASET].attrs)
+        if info.ndim != 2 or info.shape[1] != len(BESIII_COLUMNS):
+            raise ShowerFileError(
+                f"{path}: {CONDITIONS_DATASET} must have shape (N, 6). Received {info.shape}"
+            )
+        if not np.isfinite(info).all():
+            raise ShowerFileError(f"{path}: {CONDITIONS_DATASET} holds NaN/inf values")
+        normalised = (bool(attrs["normalised"]) if "normalised" in attrs
+                      else not len(info) or float(np.abs(info[:, 5]).max()) <= 1.5)
+        if normalised:
+            info = info * np.asarray(BESIII_NORMALISATION)
+        return pd.DataFrame(info, columns=list(BESIII_COLUMNS))
+    if path.suffix.lower() == ".parquet":
+        table = pd.read_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        table = pd.read_csv(path)
+    else:
+        raise ValueError(
+            f"{path}: conditions must be an HDF5 file with MC_info, a .parquet or a .csv table"
+        )
+    missing = [c for c in BESIII_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: the table lacks the condition columns {missing}")
+    frame = table[list(BESIII_COLUMNS)].astype(np.float64).reset_index(drop=True)
+    if not np.isfinite(frame.to_numpy()).all():
+        raise ValueError(f"{path}: the conditions hold NaN/inf values")
+    return frame
