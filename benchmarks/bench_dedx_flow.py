@@ -46,12 +46,16 @@ def train_rate(cond, dedx, *, jit: bool, steps: int, batch: int, spe: int) -> tu
     return warm, steps / (time.perf_counter() - start)
 
 
-def sample_rate(flow, cond, *, batch: int, compiled: bool) -> float:
-    fn = tf.function(flow.sample, jit_compile=True) if compiled else flow.sample
-    fn(cond[:batch], seed=0)  # warm-up / compile
+def sample_rate(flow, cond, *, batch: int, mode: str) -> float:
+    """Tracks/s of ``flow.sample`` run eagerly, as a graph, or XLA-compiled."""
+    if mode == "eager":
+        fn = flow.sample
+    else:
+        fn = flow.sample_function(jit_compile=mode == "xla")
+    fn(cond[:batch], np.int64(0))  # warm-up / tracing
     start = time.perf_counter()
     for i, s in enumerate(range(0, len(cond), batch)):
-        np.asarray(fn(cond[s : s + batch], seed=i))
+        np.asarray(fn(cond[s : s + batch], np.int64(i)))
     return len(cond) / (time.perf_counter() - start)
 
 
@@ -60,32 +64,35 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="timed training steps")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps-per-execution", type=int, default=32)
-    parser.add_argument("--sample-size", type=int, default=1_000_000)
+    parser.add_argument("--sample-size", type=int, default=2_097_152)
     parser.add_argument("--sample-batch", type=int, default=262_144)
+    parser.add_argument("--skip-train", action="store_true", help="time sampling only")
     args = parser.parse_args()
 
     cond, dedx = _data(200_000, seed=1)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"{os.cpu_count()} CPU cores, intra-op threads {tf.config.threading.get_intra_op_parallelism_threads()}")
-    print(f"training, paper architecture, batch {args.batch_size}:")
-    rates = {}
-    for jit in (True, False):
-        for spe in (args.steps_per_execution, 1):
-            warm, rate = train_rate(cond, dedx, jit=jit, steps=args.steps, batch=args.batch_size, spe=spe)
-            rates[(jit, spe)] = rate
-            print(f"  jit_compile={jit!s:5} steps_per_execution={spe:3d}: "
-                  f"{rate:8.1f} steps/s  (first call incl. tracing/compilation {warm:5.1f} s)")
-    spe = args.steps_per_execution
-    print(f"  XLA speed-up: {rates[(True, spe)] / rates[(False, spe)]:.2f}x at "
-          f"steps_per_execution={spe}, {rates[(True, 1)] / rates[(False, 1)]:.2f}x at 1")
+    if not args.skip_train:
+        print(f"training, paper architecture, batch {args.batch_size}:")
+        rates = {}
+        for jit in (True, False):
+            for spe in (args.steps_per_execution, 1):
+                warm, rate = train_rate(cond, dedx, jit=jit, steps=args.steps,
+                                        batch=args.batch_size, spe=spe)
+                rates[(jit, spe)] = rate
+                print(f"  jit_compile={jit!s:5} steps_per_execution={spe:3d}: "
+                      f"{rate:8.1f} steps/s  (first call incl. tracing/compilation {warm:5.1f} s)")
+        spe = args.steps_per_execution
+        print(f"  XLA speed-up: {rates[(True, spe)] / rates[(False, spe)]:.2f}x at "
+              f"steps_per_execution={spe}, {rates[(True, 1)] / rates[(False, 1)]:.2f}x at 1")
 
     flow = ConditionalDedxFlow()
     flow.adapt(cond, dedx)
     big = np.resize(cond, (args.sample_size, cond.shape[1]))
-    for compiled in (False, True):
-        rate = sample_rate(flow, big, batch=args.sample_batch, compiled=compiled)
-        print(f"sampling {args.sample_size} tracks, batch {args.sample_batch}, "
-              f"{'XLA-compiled' if compiled else 'eager'}: {rate:,.0f} tracks/s")
+    for mode in ("eager", "graph", "xla"):
+        rate = sample_rate(flow, big, batch=args.sample_batch, mode=mode)
+        print(f"sampling {args.sample_size} tracks, batch {args.sample_batch}, {mode}: "
+              f"{rate:,.0f} tracks/s")
 
 
 if __name__ == "__main__":

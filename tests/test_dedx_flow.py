@@ -63,6 +63,8 @@ def test_sampling_is_seeded(small_flow):
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).max() > 0
     assert np.all(a > 0) and np.all(np.isfinite(a))
+    compiled = flow.sample_function()
+    np.testing.assert_allclose(np.asarray(compiled(cond[:100], np.int64(3))), a, rtol=1e-5)
 
 
 def test_keras_save_load_round_trip(small_flow, tmp_path):

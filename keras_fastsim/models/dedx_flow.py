@@ -157,6 +157,24 @@ class ConditionalDedxFlow(keras.Model):
         z = tf.random.stateless_normal((tf.shape(conditions)[0], 1), seed=seed)
         return tf.reshape(self.bijector(conditions).forward(z), (-1,))
 
+    def sample_function(self, jit_compile: bool = False):
+        """A graph-compiled :meth:`sample` for large batches, traced once for all shapes.
+
+        Graph mode removes the per-op dispatch of eager sampling (about 1.6x faster at
+        batch 2^20 on a 2-core CPU); XLA was slower than plain graph mode there.
+
+        Returns:
+            ``fn(conditions (N, 3) float32, seed int64 scalar) -> (N,) float32``.
+        """
+        return tf.function(
+            lambda conditions, seed: self.sample(conditions, seed),
+            input_signature=[
+                tf.TensorSpec((None, len(CONDITION_COLUMNS)), tf.float32),
+                tf.TensorSpec((), tf.int64),
+            ],
+            jit_compile=jit_compile,
+        )
+
     def hyperparameters(self) -> dict:
         """The constructor arguments that define the architecture."""
         return {
