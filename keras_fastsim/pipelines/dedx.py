@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 
 from keras_fastsim.io.tables import read_tracks, write_tracks
 from keras_fastsim.physics.species import get_species
+from keras_fastsim.training.fit import HISTORY_PNG
 
 
 def make_reference_split(
@@ -120,7 +122,12 @@ def run_dedx_pipeline(
         )
 
     print("[5/6] evaluating")
-    metrics = evaluate_dedx(test, sims, Path(figures_dir or out / "evaluation"), seed=seed)
+    figures = Path(figures_dir or out / "evaluation")
+    metrics = evaluate_dedx(test, sims, figures, seed=seed)
+    for name in species:
+        history = out / "flow" / name / HISTORY_PNG
+        if history.exists():
+            shutil.copyfile(history, figures / f"history_{name}.png")
     if export:
         print("[6/6] exporting SavedModels")
         export_run(out / "flow", out / "saved_model")
