@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from keras_fastsim.models.juno import (
@@ -170,6 +171,14 @@ def test_short_training_moves_toward_data(tmp_path):
     assert stat(model) < 0.5 * stat(before)
     reloaded = load_juno_time(tmp_path / "run")
     np.testing.assert_array_equal(reloaded.sample(cond[:10], seed=0), model.sample(cond[:10], seed=0))
+
+    from keras_fastsim.export import export_run
+
+    (path,) = export_run(tmp_path / "run", tmp_path / "export")
+    x = np.column_stack([cond[:10], np.zeros(10)]).astype("float32")
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, np.asarray(model(x)), rtol=1e-5)
 
 
 def test_trainer_rejects_bad_arguments(tmp_path):

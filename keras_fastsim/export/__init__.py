@@ -1,5 +1,10 @@
 """SavedModel export of trained simulators."""
 
-from keras_fastsim.export.saved_model import export_dedx_flow, export_run
+from keras_fastsim.export.saved_model import (
+    export_besiii_emc_generator,
+    export_dedx_flow,
+    export_dedx_knn,
+    export_run,
+)
 
-__all__ = ["export_dedx_flow", "export_run"]
+__all__ = ["export_besiii_emc_generator", "export_dedx_flow", "export_dedx_knn", "export_run"]

@@ -159,7 +159,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[P
     A ``dedx-knn`` run (one net for all species) is exported to ``out_dir/dedx_knn`` (see
     :func:`export_dedx_knn` for its endpoints).
     A ``besiii-emc-gan`` run's selected generator goes to ``out_dir/besiii_emc_generator``
-    (:func:`export_besiii_emc_generator`).
+    (:func:`export_besiii_emc_generator`); ``juno-npe`` / ``juno-time`` runs to
+    ``out_dir/juno_npe`` / ``out_dir/juno_time`` (endpoint ``serve(R, theta, noise)``).
 
     Raises:
         RunError: if the run's kind has no SavedModel export.
@@ -178,6 +179,13 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[P
 
         return [export_besiii_emc_generator(load_besiii_generator(run_dir),
                                             out_dir / "besiii_emc_generator")]
+    if manifest["kind"] in ("juno-npe", "juno-time"):
+        from keras_fastsim.models.juno import export_generator
+        from keras_fastsim.training.juno import load_juno_npe, load_juno_time
+
+        name = manifest["kind"].replace("-", "_")
+        load = load_juno_npe if manifest["kind"] == "juno-npe" else load_juno_time
+        return [export_generator(load(run_dir), out_dir / name)]
     raise RunError(
         f"{run_dir}: a {manifest['kind']!r} run has no SavedModel export "
         "(a histogram sampler is a lookup table, not a graph)"
