@@ -49,6 +49,7 @@ import pandas as pd
 
 from keras_fastsim.evaluation import metrics
 from keras_fastsim.io.atomic import atomic_path
+from keras_fastsim.io.showers import check_energies
 
 __all__ = [
     "AXIS_NAMES_2D",
@@ -108,18 +109,7 @@ def as_grid(hits, name: str = "hits") -> np.ndarray:
     if arr.shape[0] == 0:
         raise ShowerEvaluationError(f"`{name}` holds no showers. Received shape {np.shape(hits)}")
     arr = arr.astype(np.float64, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.argwhere(bad)[0][0])
-        raise ShowerEvaluationError(
-            f"`{name}` holds {int(bad.sum())} NaN/inf energies (first in shower {first})"
-        )
-    if (arr < 0).any():
-        first = int(np.argwhere(arr < 0)[0][0])
-        raise ShowerEvaluationError(
-            f"`{name}` holds {int((arr < 0).sum())} negative energies (first in shower "
-            f"{first}, min {float(arr.min()):.4g})"
-        )
+    check_energies(arr, what=f"`{name}`", error=ShowerEvaluationError, unit="")
     return arr
 
 

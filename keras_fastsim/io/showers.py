@@ -68,6 +68,28 @@ class ShowerFileError(ValueError):
 # ------------------------------------------------------------------------------------------
 
 
+def check_energies(hits: np.ndarray, *, what: str, error: type[ValueError] = ShowerFileError,
+                   unit: str = " GeV") -> None:
+    """Raises ``error`` naming the first bad shower if ``hits`` holds NaN/inf or negative values.
+
+    Args:
+        hits: ``(n, ...)`` array of cell energies.
+        what: How the array is named in the message (file and dataset, or argument).
+        error: The exception class to raise.
+        unit: Unit printed after the minimum energy.
+    """
+    bad = ~np.isfinite(hits)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise error(f"{what} holds {int(bad.sum())} NaN/inf energies (first in shower {first})")
+    if (hits < 0).any():
+        first = int(np.argwhere(hits < 0)[0][0])
+        raise error(
+            f"{what} holds {int((hits < 0).sum())} negative energies "
+            f"(first in shower {first}, min {float(hits.min()):.4g}{unit})"
+        )
+
+
 def _check_hits(path, hits: np.ndarray, *, trailing: tuple | None, what: str) -> np.ndarray:
     hits = np.asarray(hits)
     if hits.ndim != 4:
@@ -84,18 +106,7 @@ def _check_hits(path, hits: np.ndarray, *, trailing: tuple | None, what: str) ->
     if not np.issubdtype(hits.dtype, np.number):
         raise ShowerFileError(f"{path}: {what} must be numeric. Received dtype {hits.dtype}")
     hits = hits.astype(np.float32, copy=False)
-    bad = ~np.isfinite(hits)
-    if bad.any():
-        first = int(np.argwhere(bad)[0][0])
-        raise ShowerFileError(
-            f"{path}: {what} holds {int(bad.sum())} NaN/inf values (first in shower {first})"
-        )
-    if (hits < 0).any():
-        first = int(np.argwhere(hits < 0)[0][0])
-        raise ShowerFileError(
-            f"{path}: {what} holds {int((hits < 0).sum())} negative energies "
-            f"(first in shower {first}, min {float(hits.min()):.4g} GeV)"
-        )
+    check_energies(hits, what=f"{path}: {what}")
     return hits
 
 
