@@ -32,4 +32,11 @@ def get_strategy(name: str = "default", devices: Sequence[str] | None = None) ->
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices=list(devices))
+    devices = list(devices)
+    cross_device_ops = None
+    if all("CPU" in d.upper() for d in devices):
+        # CPU-only mirroring reduces through one device instead of collective ops: the
+        # collective executor keys instances per process, and a second MirroredStrategy in
+        # the same process failed ("Collective instance 100 expected type 2 ... got type 0").
+        cross_device_ops = tf.distribute.ReductionToOneDevice()
+    return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_device_ops)
