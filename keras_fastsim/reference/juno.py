@@ -407,6 +407,52 @@ class _BlockStreams:
 # --------------------------------------------------------------------------------------------
 
 
+def check_track_inputs(
+    points, energies, times=None, *, radius_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validates the deposits of a track for the full or the fast simulation.
+
+    Args:
+        points: ``(m, 3)`` deposit positions [m], inside the sphere of ``radius_m``.
+        energies: ``(m,)`` deposited energies [MeV], finite and >= 0.
+        times: ``(m,)`` deposit times [ns] or ``None`` (all 0).
+        radius_m: Radius of the liquid scintillator [m].
+
+    Returns:
+        ``(points, energies, times)`` as float64 arrays.
+
+    Raises:
+        ValueError: naming the first bad input.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
+        raise ValueError(f"`points` must be a non-empty (m, 3) array. Received: shape {pts.shape}")
+    en = np.asarray(energies, dtype=np.float64)
+    if en.shape != (len(pts),):
+        raise ValueError(
+            f"`energies` must have shape ({len(pts)},), one per point. Received: shape {en.shape}"
+        )
+    if not np.all(np.isfinite(en)) or np.any(en < 0):
+        raise ValueError(f"`energies` must be finite and >= 0 [MeV]. Received: min={en.min()!r}")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("`points` must be finite. Received: non-finite coordinates")
+    r = np.linalg.norm(pts, axis=1)
+    if np.any(r > radius_m + 1e-9):
+        raise ValueError(
+            f"deposits must be inside the liquid scintillator (|r| <= {radius_m} m). "
+            f"Received: max |r| = {r.max():.4f} m"
+        )
+    if times is None:
+        tms = np.zeros(len(pts))
+    else:
+        tms = np.asarray(times, dtype=np.float64)
+        if tms.shape != (len(pts),) or not np.all(np.isfinite(tms)):
+            raise ValueError(
+                f"`times` must be a finite ({len(pts)},) array. Received: shape {tms.shape}"
+            )
+    return pts, en, tms
+
+
 class JunoOpticalSimulator:
     """Optical Monte Carlo of the JUNO central detector (see the module docstring for the physics).
 
@@ -523,30 +569,7 @@ class JunoOpticalSimulator:
         with ``keep_hits=False``.
         """
         cfg = self.config
-        pts = np.asarray(points, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
-            raise ValueError(f"`points` must be a non-empty (m, 3) array. Received: shape {pts.shape}")
-        en = np.asarray(energies, dtype=np.float64)
-        if en.shape != (len(pts),):
-            raise ValueError(
-                f"`energies` must have shape ({len(pts)},), one per point. Received: shape {en.shape}"
-            )
-        if not np.all(np.isfinite(en)) or np.any(en < 0):
-            raise ValueError(f"`energies` must be finite and >= 0 [MeV]. Received: min={en.min()!r}")
-        if not np.all(np.isfinite(pts)):
-            raise ValueError("`points` must be finite. Received: non-finite coordinates")
-        r = np.linalg.norm(pts, axis=1)
-        if np.any(r > cfg.ls_radius_m):
-            raise ValueError(
-                f"deposits must be inside the liquid scintillator (|r| <= {cfg.ls_radius_m} m). "
-                f"Received: max |r| = {r.max():.4f} m"
-            )
-        if times is None:
-            tms = np.zeros(len(pts))
-        else:
-            tms = np.asarray(times, dtype=np.float64)
-            if tms.shape != (len(pts),) or not np.all(np.isfinite(tms)):
-                raise ValueError(f"`times` must be a finite ({len(pts)},) array. Received: shape {tms.shape}")
+        pts, en, tms = check_track_inputs(points, energies, times, radius_m=cfg.ls_radius_m)
         chunk_size = _check_count(chunk_size, "chunk_size")
         root = _seed_sequence(seed)
 

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from keras_fastsim.reference.juno import JunoOpticsConfig, juno_pmt_positions
+from keras_fastsim.reference.juno import JunoOpticsConfig, check_track_inputs, juno_pmt_positions
 
 __all__ = ["JunoFastSimulator", "JunoResponseTables", "group_steps"]
 
@@ -372,27 +372,7 @@ class JunoFastSimulator:
 
     # -- helpers --------------------------------------------------------------------------
     def _check_points(self, points, energies, times):
-        pts = np.asarray(points, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
-            raise ValueError(f"`points` must be a non-empty (m, 3) array. Received: shape {pts.shape}")
-        en = np.asarray(energies, dtype=np.float64)
-        if en.shape != (len(pts),):
-            raise ValueError(f"`energies` must have shape ({len(pts)},). Received: shape {en.shape}")
-        if not np.all(np.isfinite(pts)) or not np.all(np.isfinite(en)) or np.any(en < 0):
-            raise ValueError("`points` must be finite and `energies` finite and >= 0. Received: invalid values")
-        r = np.linalg.norm(pts, axis=1)
-        if np.any(r > self.config.ls_radius_m + 1e-9):
-            raise ValueError(
-                f"deposits must be inside the liquid scintillator (|r| <= {self.config.ls_radius_m} m). "
-                f"Received: max |r| = {r.max():.4f} m"
-            )
-        if times is None:
-            tms = np.zeros(len(pts))
-        else:
-            tms = np.asarray(times, dtype=np.float64)
-            if tms.shape != (len(pts),) or not np.all(np.isfinite(tms)):
-                raise ValueError(f"`times` must be a finite ({len(pts)},) array. Received: shape {tms.shape}")
-        return pts, en, tms
+        return check_track_inputs(points, energies, times, radius_m=self.config.ls_radius_m)
 
     def _angles(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``R (s,)`` and ``theta (s, n_pmt)`` of segment centres."""
