@@ -113,6 +113,25 @@ class _ConditionalGenerator(keras.Model):
         """Fits the condition standardisation to training conditions ``(N, 2)``."""
         self.normalizer.adapt(check_conditions(conditions))
 
+    def build(self, input_shape=None):
+        # Subclasses define ``hidden`` (Dense layers of ``units``) and ``out``.
+        if not self.normalizer.built:
+            self.normalizer.build((None, 2))
+        shape = (None, 3)
+        for layer in self.hidden:
+            if not layer.built:
+                layer.build(shape)
+            shape = (None, self.units)
+        if not self.out.built:
+            self.out.build(shape)
+        self.built = True
+
+    def _mlp_output(self, inputs):
+        x = self._standardised_inputs(inputs)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.out(x)
+
     def _standardised_inputs(self, inputs):
         inputs = ops.cast(inputs, self.compute_dtype)
         cond = self.normalizer(inputs[:, :2])
@@ -204,23 +223,8 @@ class JunoNpeNet(_ConditionalGenerator):
         self.hidden = _mlp(self.units, self.num_layers, activation, "npe_dense")
         self.out = keras.layers.Dense(1, activation="relu", name="npe_out")
 
-    def build(self, input_shape=None):
-        if not self.normalizer.built:
-            self.normalizer.build((None, 2))
-        shape = (None, 3)
-        for layer in self.hidden:
-            if not layer.built:
-                layer.build(shape)
-            shape = (None, self.units)
-        if not self.out.built:
-            self.out.build(shape)
-        self.built = True
-
     def call(self, inputs):
-        x = self._standardised_inputs(inputs)
-        for layer in self.hidden:
-            x = layer(x)
-        return self.out(x)
+        return self._mlp_output(inputs)
 
     def sample_counts(self, conditions: Any, seed: int = 0) -> np.ndarray:
         """Integer p.e. counts: one generator draw per row, stochastically rounded."""
@@ -293,23 +297,9 @@ class JunoTimeNet(_ConditionalGenerator):
                 raise ValueError("`times` must be a non-empty finite array. Received: empty or NaN/inf")
             self.time_scale.assign(float(max(np.median(t), 1e-3)))
 
-    def build(self, input_shape=None):
-        if not self.normalizer.built:
-            self.normalizer.build((None, 2))
-        shape = (None, 3)
-        for layer in self.hidden:
-            if not layer.built:
-                layer.build(shape)
-            shape = (None, self.units)
-        if not self.out.built:
-            self.out.build(shape)
-        self.built = True
-
     def call(self, inputs):
-        x = self._standardised_inputs(inputs)
-        for layer in self.hidden:
-            x = layer(x)
-        return self.out(x) * ops.cast(self.time_scale, x.dtype)
+        x = self._mlp_output(inputs)
+        return x * ops.cast(self.time_scale, x.dtype)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments that define the net."""
