@@ -57,6 +57,7 @@ def test_features_match_numpy(rng):
     assert f["centroid_phi"][i] == pytest.approx(c_phi)
     assert f["centroid_z"][i] == pytest.approx(c_z)
     assert f["rms_phi"][i] == pytest.approx(np.sqrt(v_phi))
+    assert f["rms_z"][i] == pytest.approx(np.sqrt(v_z))
     # second moment = sum E r^2 / sum E about the centroid
     pp, zz = np.meshgrid(x, x, indexing="ij")
     r2 = (pp - c_phi) ** 2 + (zz - c_z) ** 2

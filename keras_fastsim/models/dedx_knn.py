@@ -36,7 +36,6 @@ the whole batch.) The cost per block is ``O(block_size^2)`` in time and memory, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import keras
