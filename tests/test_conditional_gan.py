@@ -280,3 +280,14 @@ def test_ks_distances_and_epoch_selection(tmp_path, showers):
     assert table.loc[0, "E_total"] == pytest.approx(1.0)
     assert table.loc[1, "ks_score"] < table.loc[0, "ks_score"]
     assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 2
+
+
+def test_ks_distances_of_3d_grids_include_the_longitudinal_profile():
+    rng = np.random.default_rng(0)
+    grids = rng.gamma(2.0, 1.0, size=(200, 5, 5, 8)) * np.linspace(1.0, 0.1, 8)
+    same = gan_training.shower_ks_distances(grids, grids)
+    assert set(same) == set(gan_training.KS_FEATURES_3D) and max(same.values()) == 0.0
+    deeper = gan_training.shower_ks_distances(grids, grids[..., ::-1])
+    assert deeper["profile_layer"] > 0.3
+    assert deeper["E_total"] == 0.0 and deeper["profile_phi"] == 0.0
+

@@ -50,6 +50,9 @@ RESOLUTION_CSV = "resolution.csv"
 KS_FEATURES: tuple[str, ...] = ("E_total", "E3x3", "E5x5", "profile_phi", "profile_z")
 """Features of the KS score, in order (``profile_phi``: rows, ``profile_z``: columns)."""
 
+KS_FEATURES_3D: tuple[str, ...] = (*KS_FEATURES, "profile_layer")
+"""Features of the KS score of 3D grids ``(n, H, W, L)``: plus the longitudinal profile."""
+
 
 # ------------------------------------------------------------------------------------------
 # data
@@ -268,18 +271,22 @@ def shower_ks_distances(reference, generated) -> dict[str, float]:
     statistic of the per-shower values (``scipy.stats.ks_2samp``). ``profile_phi`` /
     ``profile_z``: the KS distance (largest difference of the cumulative distributions) of
     the energy deposited vs row (phi) / column (Z) summed over all showers, i.e. of the
-    energy-weighted position distributions.
+    energy-weighted position distributions. For 3D grids ``(n, H, W, L)`` with ``L > 1``
+    (the CEPC ECAL's layers) the planar features use the layer sums and ``profile_layer``
+    compares the longitudinal profiles likewise.
 
     Args:
-        reference: ``(n, H, W[, C])`` showers.
-        generated: ``(m, H, W[, C])`` showers.
+        reference: ``(n, H, W[, C])`` showers or ``(n, H, W, L)`` grids.
+        generated: ``(m, H, W[, C])`` showers or grids of the same shape.
 
     Returns:
-        ``{feature: distance}`` for every feature of :data:`KS_FEATURES`.
+        ``{feature: distance}`` for every feature of :data:`KS_FEATURES` (images) or
+        :data:`KS_FEATURES_3D` (grids).
     """
     from scipy.stats import ks_2samp
 
-    ref, gen = _images(reference), _images(generated)
+    raw_ref, raw_gen = np.asarray(reference), np.asarray(generated)
+    ref, gen = _images(raw_ref), _images(raw_gen)
     if ref.shape[1:] != gen.shape[1:] or not len(ref) or not len(gen):
         raise ValueError(
             "Need non-empty reference and generated showers of the same image shape. "
@@ -292,6 +299,10 @@ def shower_ks_distances(reference, generated) -> dict[str, float]:
         out[name] = float(ks_2samp(f(ref), f(gen)).statistic)
     out["profile_phi"] = _profile_ks(ref.sum(axis=2), gen.sum(axis=2))
     out["profile_z"] = _profile_ks(ref.sum(axis=1), gen.sum(axis=1))
+    if raw_ref.ndim == 4 and raw_ref.shape[-1] > 1:
+        out["profile_layer"] = _profile_ks(
+            raw_ref.sum(axis=(1, 2), dtype=np.float64), raw_gen.sum(axis=(1, 2), dtype=np.float64)
+        )
     return out
 
 
@@ -303,7 +314,7 @@ def _score_row(epoch: int, reference, generated) -> dict[str, float]:
 def _write_best(table: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
     best = table.loc[table["ks_score"].idxmin()]
     record = {"epoch": int(best["epoch"]),
-              **{k: float(best[k]) for k in (*KS_FEATURES, "ks_score")}}
+              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "ks_score") if k in best.index}}
     with atomic_path(out_dir / BEST_EPOCH_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
     return record
