@@ -34,6 +34,21 @@ def _add_table_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_training_options(
+    parser: argparse.ArgumentParser,
+    config: str,
+    epochs: str = "override the config's epochs",
+    batch_size: str = "override the config's batch size",
+) -> None:
+    """``--epochs``, ``--batch-size``, ``--config``, ``--strategy``, ``--seed`` of a train verb."""
+    parser.add_argument("--epochs", type=int, help=epochs)
+    parser.add_argument("--batch-size", type=int, help=batch_size)
+    parser.add_argument("--config", help=f"YAML config (default: the packaged {config}.yaml)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                        help="tf.distribute strategy (default: from the config, else 'default')")
+    parser.add_argument("--seed", type=int, help="override the config's seed")
+
+
 def _read(path: str, args: argparse.Namespace, require_dedx: bool = True):
     from keras_fastsim.io.tables import read_tracks
 
@@ -88,16 +103,25 @@ def _reference_juno(args: argparse.Namespace) -> None:
 
 
 # -- train -------------------------------------------------------------------------
-def _train_dedx_flow(args: argparse.Namespace) -> None:
+def _training_config(
+    args: argparse.Namespace, default: str, section: str = "training", **extra: dict
+) -> dict:
+    """The YAML config (``--config`` or the packaged ``default``) with the CLI overrides.
+
+    ``--epochs``, ``--batch-size``, ``--strategy`` and ``--seed`` go into ``section``;
+    ``extra`` maps further sections to overrides. Unset flags keep the config's values.
+    """
     from keras_fastsim.training.config import load_config, merge_config
+
+    overrides = {section: {"epochs": args.epochs, "batch_size": args.batch_size,
+                           "strategy": args.strategy, "seed": args.seed}}
+    return merge_config(load_config(args.config or default), overrides | extra)
+
+
+def _train_dedx_flow(args: argparse.Namespace) -> None:
     from keras_fastsim.training.dedx_flow import train_dedx_flow_run
 
-    config = load_config(args.config or "dedx_flow")
-    config = merge_config(
-        config,
-        {"training": {"epochs": args.epochs, "batch_size": args.batch_size,
-                      "strategy": args.strategy, "seed": args.seed}},
-    )
+    config = _training_config(args, "dedx_flow")
     table = _read(args.data, args)
     species = args.species or sorted(set(table["species"]) & set(HADRON_SPECIES))
     train_dedx_flow_run(
@@ -108,16 +132,9 @@ def _train_dedx_flow(args: argparse.Namespace) -> None:
 
 
 def _train_dedx_knn(args: argparse.Namespace) -> None:
-    from keras_fastsim.training.config import load_config, merge_config
     from keras_fastsim.training.dedx_knn import train_dedx_knn, tune_dedx_knn
 
-    config = load_config(args.config or "dedx_knn")
-    config = merge_config(
-        config,
-        {"training": {"epochs": args.epochs, "batch_size": args.batch_size,
-                      "strategy": args.strategy, "seed": args.seed},
-         "tuning": {"trials": args.trials}},
-    )
+    config = _training_config(args, "dedx_knn", tuning={"trials": args.trials})
     table = _read(args.data, args)
     kwargs = config.get("model", {}) | config.get("training", {})
     if config.get("loss"):
@@ -143,37 +160,20 @@ def _train_dedx_hist(args: argparse.Namespace) -> None:
 
 
 def _train_juno(args: argparse.Namespace) -> None:
-    from keras_fastsim.training.config import load_config, merge_config
     from keras_fastsim.training.juno import train_juno_npe, train_juno_time
 
     name = "npe" if args.kind == "juno-npe" else "time"
-    config = load_config(args.config or f"juno_{name}")
-    config = merge_config(
-        config,
-        {"training": {"epochs": args.epochs, "batch_size": args.batch_size,
-                      "strategy": args.strategy, "seed": args.seed}},
-    )
+    config = _training_config(args, f"juno_{name}")
     train = train_juno_npe if name == "npe" else train_juno_time
     train(args.data, args.out, model_config=config.get("model", {}), **config.get("training", {}))
     print(f"trained NN_{name} into {args.out}")
-
-
-def _besiii_config(args: argparse.Namespace, section: str) -> dict:
-    from keras_fastsim.training.config import load_config, merge_config
-
-    config = load_config(args.config or "besiii_emc")
-    return merge_config(
-        config,
-        {section: {"epochs": args.epochs, "batch_size": args.batch_size,
-                   "strategy": args.strategy, "seed": args.seed}},
-    )
 
 
 def _train_besiii_emc_regressor(args: argparse.Namespace) -> None:
     from keras_fastsim.io.showers import read_besiii_emc
     from keras_fastsim.training.besiii_emc import train_besiii_regressor_run
 
-    config = _besiii_config(args, "regressor")
+    config = _training_config(args, "besiii_emc", "regressor")
     hits, conditions = read_besiii_emc(args.data)
     train_besiii_regressor_run(hits, conditions, args.out, **config.get("regressor", {}))
     print(f"trained the BESIII EMC regressor on {len(hits)} showers into {args.out}")
@@ -183,7 +183,7 @@ def _train_besiii_emc(args: argparse.Namespace) -> None:
     from keras_fastsim.io.showers import read_besiii_emc
     from keras_fastsim.training.besiii_emc import train_besiii_gan_run
 
-    config = _besiii_config(args, "training")
+    config = _training_config(args, "besiii_emc")
     hits, conditions = read_besiii_emc(args.data)
     train_besiii_gan_run(
         hits, conditions, args.out, regressor=args.regressor,
@@ -341,12 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--species", action="append", choices=HADRON_SPECIES,
                    help="species to train (repeatable; default: all in the table)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=int, help="override the config's epochs (paper: 100)")
-    p.add_argument("--batch-size", type=int, help="override the config's batch size (paper: 128)")
-    p.add_argument("--config", help="YAML config (default: the packaged dedx_flow.yaml)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (default: from the config, else 'default')")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    _add_training_options(p, "dedx_flow", epochs="override the config's epochs (paper: 100)",
+                          batch_size="override the config's batch size (paper: 128)")
     _add_table_options(p)
     p.set_defaults(func=_train_dedx_flow)
     p = train_kinds.add_parser(
@@ -357,13 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", action="store_true",
                    help="Bayesian search of hidden layers / units / learning rate first")
     p.add_argument("--trials", type=int, help="trial budget of --tune (default: the config's)")
-    p.add_argument("--epochs", type=int, help="override the config's epochs")
-    p.add_argument("--batch-size", type=int,
-                   help="override the config's batch size (a multiple of block_size)")
-    p.add_argument("--config", help="YAML config (default: the packaged dedx_knn.yaml)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (default: from the config, else 'default')")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    _add_training_options(
+        p, "dedx_knn",
+        batch_size="override the config's batch size (a multiple of block_size)",
+    )
     _add_table_options(p)
     p.set_defaults(func=_train_dedx_knn)
     p = train_kinds.add_parser("dedx-hist", help="histogram-sampling baseline (traditional method)")
@@ -379,12 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", required=True,
                        help=f"parquet from 'reference juno' (STEM_{kind[5:]}.parquet)")
         p.add_argument("--out", required=True, help="run directory")
-        p.add_argument("--epochs", type=int, help="override the config's epochs")
-        p.add_argument("--batch-size", type=int, help="override the config's batch size")
-        p.add_argument("--config", help=f"YAML config (default: the packaged juno_{kind[5:]}.yaml)")
-        p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                       help="tf.distribute strategy (default: from the config, else 'default')")
-        p.add_argument("--seed", type=int, help="override the config's seed")
+        _add_training_options(p, f"juno_{kind[5:]}")
         p.set_defaults(func=_train_juno)
 
     p = train_kinds.add_parser(
@@ -392,12 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, help="showers .h5 (Barrel_Hit, MC_info)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=int, help="override the config's regressor epochs")
-    p.add_argument("--batch-size", type=int, help="override the config's regressor batch size")
-    p.add_argument("--config", help="YAML config (default: the packaged besiii_emc.yaml)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (default: from the config, else 'default')")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    _add_training_options(p, "besiii_emc", epochs="override the config's regressor epochs",
+                          batch_size="override the config's regressor batch size")
     p.set_defaults(func=_train_besiii_emc_regressor)
     p = train_kinds.add_parser(
         "besiii-emc", help="BESIII EMC 2D conditional GAN with the frozen pretrained regressor"
@@ -406,12 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regressor", help="run directory of 'train besiii-emc-regressor' "
                    "(omit: no regression term)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=int, help="override the config's GAN epochs (authors: 50)")
-    p.add_argument("--batch-size", type=int, help="override the config's batch size (authors: 512)")
-    p.add_argument("--config", help="YAML config (default: the packaged besiii_emc.yaml)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (default: from the config, else 'default')")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    _add_training_options(p, "besiii_emc", epochs="override the config's GAN epochs (authors: 50)",
+                          batch_size="override the config's batch size (authors: 512)")
     p.set_defaults(func=_train_besiii_emc)
 
     sim = verbs.add_parser("simulate", help="simulate whole events")
