@@ -16,6 +16,7 @@ showers) and the authors' schedule (batch 512, 50 epochs), which needs a GPU.
 Example:
     nice -n 10 python experiments/besiii_emc_gan.py
     python experiments/besiii_emc_gan.py --full --out runs/besiii_emc_full
+    KERAS_BACKEND=jax python experiments/besiii_emc_gan.py --full --train-only  # GPU, JAX
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def main() -> None:
     parser.add_argument("--config", default="besiii_emc")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-only", action="store_true",
+                        help="stop after step 3 (e.g. training under KERAS_BACKEND=jax on a GPU "
+                             "machine without TensorFlow; evaluate later where TF is)")
     args = parser.parse_args()
 
     if args.full:
@@ -113,6 +117,8 @@ def main() -> None:
         if (gan_dir / name).exists():
             shutil.copyfile(gan_dir / name, figures / f"gan_{name}")
     del hits, cond
+    if args.train_only:
+        return
 
     # 4. evaluation on held-out showers
     start = time.time()

@@ -202,7 +202,8 @@ def test_train_conditional_gan_pipeline(tmp_path, showers):
         assert np.isfinite(history[key]).all(), key
     assert (tmp_path / "checkpoints" / "epoch_001.keras").exists()
     ks = pd.read_csv(tmp_path / "ks_scores.csv")
-    assert list(ks["epoch"]) == [1] and 0 <= ks["ks_score"][0] <= 5
+    assert list(ks["epoch"]) == [1] and 0 <= ks["ks_score"][0] <= 6
+    assert "response" in ks.columns  # Mom (column 0) is the energy of the response KS
     assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 1
     for name in ("model.keras", "generator.keras", "best_model.keras", "config.yaml"):
         assert (tmp_path / name).exists(), name
@@ -260,7 +261,7 @@ def test_pretrain_regressor(tmp_path, showers):
 
 def _constant_gan(template):
     gan = _tiny_gan(noise_dim=2)
-    dense = [layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense)][0]
+    dense = next(layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense))
     kernel, _ = dense.get_weights()
     dense.set_weights([np.zeros_like(kernel), template.reshape(-1).astype("float32")])
     return gan
@@ -280,6 +281,21 @@ def test_ks_distances_and_epoch_selection(tmp_path, showers):
     assert table.loc[0, "E_total"] == pytest.approx(1.0)
     assert table.loc[1, "ks_score"] < table.loc[0, "ks_score"]
     assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 2
+
+
+def test_response_ks_sees_the_resolution_at_fixed_energy():
+    rng = np.random.default_rng(1)
+    energies = rng.uniform(1.0, 2.0, 4000)
+    sharp = energies * rng.normal(1.0, 0.02, 4000)
+    wide = energies * rng.normal(1.0, 0.06, 4000)
+    as_images = lambda e: np.broadcast_to(e[:, None, None, None] / 121.0, (len(e), 11, 11, 1))
+    d = gan_training.shower_ks_distances(as_images(sharp), as_images(wide), energies)
+    assert d["E_total"] < 0.05  # the marginal hides the 3x wider resolution ...
+    assert d["response"] > 0.15  # ... the response does not (expected ~0.25)
+    same = gan_training.shower_ks_distances(as_images(sharp), as_images(sharp), energies)
+    assert same["response"] == 0.0
+    with pytest.raises(ValueError, match="energies"):
+        gan_training.shower_ks_distances(as_images(sharp), as_images(wide), -energies)
 
 
 def test_ks_distances_of_3d_grids_include_the_longitudinal_profile():

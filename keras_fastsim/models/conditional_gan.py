@@ -26,6 +26,10 @@ from the model's ``SeedGenerator``), each replica taking its slice. Under
 ``tf.distribute.MirroredStrategy`` a step therefore equals the default strategy's step on the
 same global batch, except for layers that look at their own batch (minibatch discrimination)
 and dropout masks.
+
+Backends: the TensorFlow steps support ``tf.distribute``; under the JAX backend the same
+losses run as one jitted stateless step (single device), so the GAN also trains on
+accelerators that have JAX but no TensorFlow.
 """
 
 from __future__ import annotations
@@ -204,6 +208,10 @@ class ConditionalGAN(keras.Model):
         self.g_optimizer = keras.optimizers.get(g_optimizer)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            # Keras' JAX trainer carries ``self.optimizer.variables`` through the jitted
+            # step: hand it both optimizers' variables, discriminator's first.
+            self.optimizer = _OptimizerPair(self.d_optimizer, self.g_optimizer)
         self._gan_compile_config = {
             "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
             "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
@@ -329,7 +337,8 @@ class ConditionalGAN(keras.Model):
             start = tf.constant(0, local.dtype)
         total = tf.shape(all_conditions)[0]
         seed = seed_generator.next()
-        perm = tf.random.experimental.stateless_shuffle(tf.range(total), seed=seed)
+        # argsort of uniforms, not ``stateless_shuffle``: the latter has no XLA kernel.
+        perm = tf.argsort(tf.random.stateless_uniform(tf.reshape(total, (1,)), seed=seed))
         noise = tf.random.stateless_normal(
             tf.stack([total, self.noise_dim]), seed=seed + tf.constant([0, 1], seed.dtype)
         )
@@ -355,7 +364,17 @@ class ConditionalGAN(keras.Model):
         hits, conditions = data[:2]
         return hits, conditions
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._tf_train_step(*args)
+
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_test_step(*args)
+        return self._tf_test_step(*args)
+
+    def _tf_train_step(self, data):
         import tensorflow as tf
 
         if self.d_optimizer is None:
@@ -396,7 +415,7 @@ class ConditionalGAN(keras.Model):
                 self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
         return self._results()
 
-    def test_step(self, data):
+    def _tf_test_step(self, data):
         import tensorflow as tf
 
         hits, conditions = self._split(data)
@@ -420,3 +439,145 @@ class ConditionalGAN(keras.Model):
         if self.regressor is not None and self.regression_weight > 0.0:
             results["reg_loss"] = self.reg_loss_tracker.result()
         return results
+
+    # ------------------------------------------------------------------ training (JAX)
+
+    def _jax_run(self, refs, values, fn):
+        """Runs ``fn()`` with every variable of ``refs`` read from ``values``.
+
+        Returns ``fn()``'s output and the variables' values afterwards (as lists in the
+        structure of ``refs``): the stateless form of the TF step's assignments.
+        """
+        mapping = [(r, v) for rs, vs in zip(refs, values) for r, v in zip(rs, vs)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            out = fn()
+        return out, tuple([scope.get_current_value(r) for r in rs] for rs in refs)
+
+    def _jax_fake_batch(self, conditions, seed_generator):
+        n = ops.shape(conditions)[0]
+        perm = ops.argsort(keras.random.uniform((n,), seed=seed_generator))
+        noise = keras.random.normal((n, self.noise_dim), seed=seed_generator)
+        return noise, ops.take(conditions, perm, axis=0)
+
+    def _jax_update(self, state, network, optimizer, opt_slice, loss_fn):
+        """One optimizer update of ``network`` on ``loss_fn() -> (loss, aux)``."""
+        import jax
+
+        refs = (self.trainable_variables, self.non_trainable_variables,
+                self.optimizer.variables, self.metrics_variables)
+        index = {id(v): i for i, v in enumerate(refs[0])}
+        positions = [index[id(v)] for v in network.trainable_variables]
+
+        def compute(network_values, state):
+            trainable = list(state[0])
+            for p, v in zip(positions, network_values):
+                trainable[p] = v
+            (loss, aux), new_state = self._jax_run(refs, (trainable, *state[1:]), loss_fn)
+            return loss, (aux, new_state)
+
+        network_values = [state[0][p] for p in positions]
+        (_, (aux, state)), grads = jax.value_and_grad(compute, has_aux=True)(
+            network_values, state
+        )
+        trainable, non_trainable, opt_values, metric_values = (list(x) for x in state)
+        new_values, new_opt = optimizer.stateless_apply(
+            opt_values[opt_slice], grads, network_values
+        )
+        for p, v in zip(positions, new_values):
+            trainable[p] = v
+        opt_values[opt_slice] = new_opt
+        return aux, (trainable, non_trainable, opt_values, metric_values)
+
+    def _jax_train_step(self, state, data):
+        if self.d_optimizer is None:
+            raise RuntimeError("Call `compile(d_optimizer=..., g_optimizer=...)` before `fit`.")
+        hits, conditions = self._split(data)
+        conditions = ops.cast(conditions, self.compute_dtype)
+        n_d = len(self.d_optimizer.variables)
+        d_slice, g_slice = slice(0, n_d), slice(n_d, None)
+
+        def d_loss():
+            noise, fake_conditions = self._jax_fake_batch(conditions, self.seed_generator)
+            fake = ops.stop_gradient(self.generator([noise, fake_conditions], training=True))
+            d_real = self.discriminator([hits, conditions], training=True)
+            d_fake = self.discriminator([fake, fake_conditions], training=True)
+            per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
+            return ops.mean(per_example), {"d_loss": ops.mean(per_example)}
+
+        def g_loss():
+            noise, fake_conditions = self._jax_fake_batch(conditions, self.seed_generator)
+            fake = self.generator([noise, fake_conditions], training=True)
+            d_fake = self.discriminator([fake, fake_conditions], training=True)
+            adversarial = self._bce(1.0, d_fake)
+            residual = self._regression_residual(fake, fake_conditions)
+            per_example = adversarial
+            aux = {"g_loss": ops.mean(adversarial)}
+            if residual is not None:
+                per_example = per_example + self.regression_weight * residual
+                aux["reg_loss"] = ops.mean(residual)
+            return ops.mean(per_example), aux
+
+        d_aux, state = self._jax_update(state, self.discriminator, self.d_optimizer, d_slice,
+                                        d_loss)
+        g_auxes = []
+        for _ in range(self.generator_steps):
+            g_aux, state = self._jax_update(state, self.generator, self.g_optimizer, g_slice,
+                                            g_loss)
+            g_auxes.append(g_aux)
+        weight = ops.cast(ops.shape(hits)[0], self.compute_dtype)
+
+        def update_metrics():
+            self.d_loss_tracker.update_state(d_aux["d_loss"], sample_weight=weight)
+            for aux in g_auxes:
+                self.g_loss_tracker.update_state(aux["g_loss"], sample_weight=weight)
+                if "reg_loss" in aux:
+                    self.reg_loss_tracker.update_state(aux["reg_loss"], sample_weight=weight)
+            return self._results()
+
+        refs = (self.trainable_variables, self.non_trainable_variables,
+                self.optimizer.variables, self.metrics_variables)
+        logs, state = self._jax_run(refs, state, update_metrics)
+        return logs, state
+
+    def _jax_test_step(self, state, data):
+        hits, conditions = self._split(data)
+        conditions = ops.cast(conditions, self.compute_dtype)
+        weight = ops.cast(ops.shape(hits)[0], self.compute_dtype)
+
+        def evaluate():
+            noise, fake_conditions = self._jax_fake_batch(conditions, self.val_seed_generator)
+            fake = self.generator([noise, fake_conditions], training=False)
+            d_real = self.discriminator([hits, conditions], training=False)
+            d_fake = self.discriminator([fake, fake_conditions], training=False)
+            self.d_loss_tracker.update_state(
+                ops.mean(self._bce(1.0, d_real) + self._bce(0.0, d_fake)), sample_weight=weight
+            )
+            self.g_loss_tracker.update_state(ops.mean(self._bce(1.0, d_fake)),
+                                             sample_weight=weight)
+            residual = self._regression_residual(fake, fake_conditions)
+            if residual is not None:
+                self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=weight)
+            return self._results()
+
+        refs = (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)
+        return self._jax_run(refs, state, evaluate)
+
+
+class _OptimizerPair:
+    """The two optimizers as the one ``optimizer`` Keras' JAX trainer carries state for."""
+
+    def __init__(self, d_optimizer: keras.optimizers.Optimizer,
+                 g_optimizer: keras.optimizers.Optimizer):
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    @property
+    def variables(self) -> list:
+        return [*self.d_optimizer.variables, *self.g_optimizer.variables]
+
+    @property
+    def built(self) -> bool:
+        return self.d_optimizer.built and self.g_optimizer.built
+
+    def build(self, variables) -> None:  # both are built in ``compile``
+        del variables

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import keras
 import pandas as pd
-import tensorflow as tf
 
 HISTORY_CSV = "history.csv"
 HISTORY_PNG = "history.png"
@@ -17,8 +17,8 @@ BACKUP_DIR = "backup"
 
 def fit_with_checkpoints(
     model: keras.Model,
-    train: tf.data.Dataset,
-    validation: tf.data.Dataset | None,
+    train: Any,
+    validation: Any | None,
     out_dir: str | os.PathLike,
     *,
     epochs: int,
@@ -40,8 +40,9 @@ def fit_with_checkpoints(
 
     Args:
         model: A compiled model.
-        train: Training dataset of batches.
-        validation: Validation dataset, or ``None``.
+        train: Training batches: a ``tf.data.Dataset`` or a ``keras.utils.PyDataset``
+            (any input ``model.fit`` takes without ``batch_size``).
+        validation: Validation batches of the same kind, or ``None``.
         out_dir: Directory for checkpoints and history.
         epochs: Number of epochs.
         patience: Early-stopping patience in epochs, or ``None``.

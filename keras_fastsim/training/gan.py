@@ -31,7 +31,6 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 import yaml
 
 from keras_fastsim.io.atomic import atomic_path
@@ -85,16 +84,71 @@ def split_train_validation(
             f"Received: validation_fraction={validation_fraction}"
         )
     order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(validation_fraction * n))
+    n_val = round(validation_fraction * n)
     return order[n_val:], order[:n_val]
+
+
+class ShowerBatches(keras.utils.PyDataset):
+    """In-memory batches of arrays for backends without ``tf.data`` (e.g. JAX).
+
+    Every epoch visits the rows in a new order drawn from ``seed`` and the epoch number
+    (or in order, ``shuffle=False``).
+
+    Args:
+        arrays: Arrays (or a nested tuple of arrays) with the same number of rows.
+        batch_size: Rows per batch.
+        shuffle: Reshuffle the rows every epoch.
+        seed: Seed of the shuffling.
+        drop_remainder: Drop the last incomplete batch.
+    """
+
+    def __init__(self, arrays, *, batch_size: int, shuffle: bool, seed: int = 0,
+                 drop_remainder: bool = True):
+        super().__init__()
+        self.arrays = arrays
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        self.n = len(keras.tree.flatten(arrays)[0])
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_remainder = bool(drop_remainder)
+        self._epoch = 0
+        self._order = self._draw_order()
+
+    def _draw_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.n)
+        return np.random.default_rng([self.seed, self._epoch]).permutation(self.n)
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full if self.drop_remainder or not rest else full + 1
+
+    def __getitem__(self, index: int):
+        rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
+        return keras.tree.map_structure(lambda a: a[rows], self.arrays)
+
+    def on_epoch_end(self) -> None:
+        self._epoch += 1
+        self._order = self._draw_order()
 
 
 def shower_dataset(
     inputs, targets=None, *, batch_size: int, shuffle: bool, seed: int = 0,
     drop_remainder: bool = True,
-) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline of ``(inputs, targets)`` (or ``inputs``) batches."""
+):
+    """Batches of ``(inputs, targets)`` (or ``inputs``) for ``model.fit``.
+
+    A ``tf.data`` pipeline under the TensorFlow backend (``tf.distribute`` splits it over
+    replicas), a :class:`ShowerBatches` under any other.
+    """
     data = inputs if targets is None else (inputs, targets)
+    if keras.backend.backend() != "tensorflow":
+        return ShowerBatches(data, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                             drop_remainder=drop_remainder)
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices(data)
     if shuffle:
         n = len(targets if targets is not None else inputs[0])
@@ -102,7 +156,7 @@ def shower_dataset(
     return ds.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def _in_scope(model: keras.Model, strategy: str, dist: tf.distribute.Strategy) -> keras.Model:
+def _in_scope(model: keras.Model, strategy: str, dist) -> keras.Model:
     """The model itself (default strategy) or a copy whose variables live in ``dist``."""
     if strategy == "default":
         return model
@@ -110,6 +164,14 @@ def _in_scope(model: keras.Model, strategy: str, dist: tf.distribute.Strategy) -
         copy = model.__class__.from_config(model.get_config())
         copy.set_weights(model.get_weights())
     return copy
+
+
+def _check_enough(n_train: int, batch_size: int) -> None:
+    if n_train < int(batch_size):
+        raise ValueError(
+            f"Too few showers to train: {n_train} training showers < batch_size. "
+            f"Received: batch_size={batch_size}"
+        )
 
 
 def _check_positive(**values) -> None:
@@ -139,6 +201,7 @@ def pretrain_regressor(
     strategy: str = "default",
     seed: int = 0,
     verbose: int | str = "auto",
+    train_data=None,
 ) -> keras.Model:
     """Trains the auxiliary regressor ``[showers, y2] -> y1`` and saves it.
 
@@ -163,6 +226,11 @@ def pretrain_regressor(
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
         seed: Seed of the split, shuffling and weight initialisation of copies.
         verbose: Keras verbosity.
+        train_data: Optional training batches ``((showers, y2), y1 / target_scale)`` that
+            ``model.fit`` takes (e.g. a ``keras.utils.PyDataset`` streaming a file,
+            :class:`keras_fastsim.io.shower_stream.HDF5ShowerDataset`). With it, ``hits``
+            and ``conditions`` are the validation showers only and ``validation_fraction``
+            is not used.
 
     Returns:
         The trained regressor (a copy living in the strategy's scope when ``strategy`` is
@@ -172,7 +240,7 @@ def pretrain_regressor(
         raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
     _check_positive(learning_rate=learning_rate)
     hits, cond = _as_arrays(hits, conditions)
-    y1_cols, y2_cols = (list(int(i) for i in cols) for cols in condition_split)
+    y1_cols, y2_cols = ([int(i) for i in cols] for cols in condition_split)
     scale = np.ones(len(y1_cols), np.float32) if target_scale is None else \
         np.asarray(target_scale, np.float32)
     if scale.shape != (len(y1_cols),) or np.any(scale <= 0):
@@ -180,12 +248,11 @@ def pretrain_regressor(
             f"`target_scale` must hold one positive number per y1 column. "
             f"Received: target_scale={target_scale}"
         )
-    train, val = split_train_validation(len(hits), validation_fraction, seed)
-    if len(train) < int(batch_size):
-        raise ValueError(
-            f"Too few showers to train: {len(train)} training showers < batch_size. "
-            f"Received: batch_size={batch_size}"
-        )
+    if train_data is None:
+        train, val = split_train_validation(len(hits), validation_fraction, seed)
+        _check_enough(len(train), batch_size)
+    else:
+        train, val = None, np.arange(len(hits))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -204,7 +271,8 @@ def pretrain_regressor(
         optimizer = keras.optimizers.Adam(learning_rate)
         optimizer.build(wrapper.trainable_variables)
         wrapper.compile(optimizer=optimizer, loss="mae")
-    train_ds = shower_dataset(*data(train), batch_size=batch_size, shuffle=True, seed=seed)
+    train_ds = (train_data if train_data is not None else
+                shower_dataset(*data(train), batch_size=batch_size, shuffle=True, seed=seed))
     val_ds = (shower_dataset(*data(val), batch_size=batch_size, shuffle=False,
                              drop_remainder=False) if len(val) else None)
     fit_with_checkpoints(wrapper, train_ds, val_ds, out_dir, epochs=epochs, patience=patience,
@@ -264,7 +332,7 @@ def _profile_ks(reference: np.ndarray, generated: np.ndarray) -> float:
     return float(np.abs(np.cumsum(a) / a.sum() - np.cumsum(b) / b.sum()).max())
 
 
-def shower_ks_distances(reference, generated) -> dict[str, float]:
+def shower_ks_distances(reference, generated, energies=None) -> dict[str, float]:
     """KS distances between reference and generated showers, per :data:`KS_FEATURES`.
 
     ``E_total``, ``E3x3`` and ``E5x5`` (centred on the centre cell): the two-sample KS
@@ -275,13 +343,20 @@ def shower_ks_distances(reference, generated) -> dict[str, float]:
     (the CEPC ECAL's layers) the planar features use the layer sums and ``profile_layer``
     compares the longitudinal profiles likewise.
 
+    With ``energies`` (the true energy or momentum of each shower, when reference and
+    generated showers share their conditions row by row) ``response`` adds the KS distance of
+    ``E_total / energy``: the marginal energy distributions are dominated by the spread of
+    the true energies, the response shows the resolution at fixed energy.
+
     Args:
         reference: ``(n, H, W[, C])`` showers or ``(n, H, W, L)`` grids.
         generated: ``(m, H, W[, C])`` showers or grids of the same shape.
+        energies: Optional ``(n,)`` positive true energies, shared by both samples
+            (``m == n``).
 
     Returns:
         ``{feature: distance}`` for every feature of :data:`KS_FEATURES` (images) or
-        :data:`KS_FEATURES_3D` (grids).
+        :data:`KS_FEATURES_3D` (grids), plus ``response`` with ``energies``.
     """
     from scipy.stats import ks_2samp
 
@@ -297,6 +372,15 @@ def shower_ks_distances(reference, generated) -> dict[str, float]:
                     ("E3x3", lambda x: _centred_sum(x, 3)),
                     ("E5x5", lambda x: _centred_sum(x, 5))):
         out[name] = float(ks_2samp(f(ref), f(gen)).statistic)
+    if energies is not None:
+        energies = np.asarray(energies, dtype=np.float64)
+        if energies.shape != (len(ref),) or len(gen) != len(ref) or not np.all(energies > 0):
+            raise ValueError(
+                "`energies` must hold one positive value per shower of both samples. "
+                f"Received: energies.shape={energies.shape}, {len(ref)} and {len(gen)} showers"
+            )
+        out["response"] = float(ks_2samp(ref.sum(axis=(1, 2)) / energies,
+                                         gen.sum(axis=(1, 2)) / energies).statistic)
     out["profile_phi"] = _profile_ks(ref.sum(axis=2), gen.sum(axis=2))
     out["profile_z"] = _profile_ks(ref.sum(axis=1), gen.sum(axis=1))
     if raw_ref.ndim == 4 and raw_ref.shape[-1] > 1:
@@ -306,15 +390,16 @@ def shower_ks_distances(reference, generated) -> dict[str, float]:
     return out
 
 
-def _score_row(epoch: int, reference, generated) -> dict[str, float]:
-    distances = shower_ks_distances(reference, generated)
+def _score_row(epoch: int, reference, generated, energies=None) -> dict[str, float]:
+    distances = shower_ks_distances(reference, generated, energies)
     return {"epoch": int(epoch), **distances, "ks_score": float(sum(distances.values()))}
 
 
 def _write_best(table: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
     best = table.loc[table["ks_score"].idxmin()]
     record = {"epoch": int(best["epoch"]),
-              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "ks_score") if k in best.index}}
+              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "response", "ks_score")
+                 if k in best.index}}
     with atomic_path(out_dir / BEST_EPOCH_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
     return record
@@ -335,6 +420,7 @@ def select_epoch_by_ks(
     seed: int = 0,
     n_max: int | None = 10_000,
     out_dir: str | os.PathLike | None = None,
+    energy_column: int | None = 0,
 ) -> tuple[int, pd.DataFrame]:
     """Scores GAN checkpoints by KS distances to validation showers and picks the best.
 
@@ -352,6 +438,8 @@ def select_epoch_by_ks(
         seed: Generation seed.
         n_max: Use at most this many validation showers (random subset).
         out_dir: If given, write ``ks_scores.csv`` and ``best_epoch.yaml`` there.
+        energy_column: Column of the conditions holding the true energy/momentum (adds
+            the ``response`` distance, see :func:`shower_ks_distances`); ``None``: none.
 
     Returns:
         ``(best_epoch, table)``; the table has one row per checkpoint: ``epoch``,
@@ -369,7 +457,8 @@ def select_epoch_by_ks(
         match = re.search(r"epoch_(\d+)", path.name)
         epoch = int(match.group(1)) if match else i
         gan = keras.saving.load_model(path, compile=False)
-        row = _score_row(epoch, hits, gan.generate(cond, seed=seed))
+        row = _score_row(epoch, hits, gan.generate(cond, seed=seed),
+                         _energies(cond, energy_column))
         rows.append({"epoch": epoch, "path": str(path), **{k: v for k, v in row.items()
                                                             if k != "epoch"}})
         del gan
@@ -382,6 +471,17 @@ def select_epoch_by_ks(
             table.to_csv(tmp, index=False)
         _write_best(table, out_dir)
     return best, table
+
+
+def _energies(conditions: np.ndarray, column: int | None) -> np.ndarray | None:
+    if column is None:
+        return None
+    if not 0 <= int(column) < conditions.shape[1]:
+        raise ValueError(
+            f"`energy_column` must index the {conditions.shape[1]} condition columns. "
+            f"Received: energy_column={column}"
+        )
+    return conditions[:, int(column)]
 
 
 class KSEpochSelection(keras.callbacks.Callback):
@@ -400,18 +500,22 @@ class KSEpochSelection(keras.callbacks.Callback):
         out_dir: Output directory.
         seed: Generation seed.
         n_max: Use at most this many validation showers.
+        energy_column: Column of the conditions holding the true energy/momentum (adds
+            the ``response`` distance, see :func:`shower_ks_distances`); ``None``: none.
     """
 
     def __init__(self, hits, conditions, out_dir: str | os.PathLike, *, seed: int = 0,
-                 n_max: int | None = 10_000):
+                 n_max: int | None = 10_000, energy_column: int | None = 0):
         super().__init__()
         self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
+        self.energies = _energies(self.conditions, energy_column)
         self.out_dir = Path(out_dir)
         self.seed = int(seed)
         self.best: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        row = _score_row(epoch + 1, self.hits, self.model.generate(self.conditions, seed=self.seed))
+        row = _score_row(epoch + 1, self.hits, self.model.generate(self.conditions, seed=self.seed),
+                         self.energies)
         path = self.out_dir / KS_CSV
         table = pd.read_csv(path) if path.exists() else pd.DataFrame()
         if not table.empty:
@@ -442,11 +546,13 @@ def train_conditional_gan(
     beta_1: float = 0.5,
     validation_fraction: float = 0.1,
     ks_samples: int | None = 10_000,
+    ks_energy_column: int | None = 0,
     select_epoch: bool = True,
     strategy: str = "default",
     seed: int = 0,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
+    train_data=None,
 ) -> ConditionalGAN:
     """Trains a :class:`ConditionalGAN` with checkpoints, resume and KS epoch selection.
 
@@ -467,12 +573,19 @@ def train_conditional_gan(
         beta_1: Adam beta_1 of both optimizers.
         validation_fraction: Held-out fraction for validation losses and the KS scores.
         ks_samples: Validation showers used by the KS scoring per epoch (``None``: all).
+        ks_energy_column: Column of the conditions holding the true energy/momentum for
+            the ``response`` KS distance (``None``: leave it out of the score).
         select_epoch: Score every epoch by KS distances (:class:`KSEpochSelection`) and
             copy the best checkpoint to ``best_model.keras``.
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
         seed: Seed of the split, the shuffling and Keras' global random state.
         extra_callbacks: More Keras callbacks (run after the checkpointing and KS ones).
         verbose: Keras verbosity (``"auto"``: progress bar).
+        train_data: Optional training batches ``(showers, conditions)`` of ``batch_size``
+            that ``model.fit`` takes (e.g. a ``keras.utils.PyDataset`` streaming a file,
+            :class:`keras_fastsim.io.shower_stream.HDF5ShowerDataset`). With it, ``hits``
+            and ``conditions`` are the validation showers only (validation losses and KS
+            scores) and ``validation_fraction`` is not used.
 
     Returns:
         The GAN after the last epoch (a copy living in the strategy's scope when
@@ -484,14 +597,15 @@ def train_conditional_gan(
     if not 0.0 <= beta_1 < 1.0:
         raise ValueError(f"`beta_1` must be in [0, 1). Received: beta_1={beta_1}")
     if not isinstance(gan, ConditionalGAN):
-        raise ValueError(f"`gan` must be a ConditionalGAN. Received: gan={type(gan).__name__}")
+        raise TypeError(f"`gan` must be a ConditionalGAN. Received: gan={type(gan).__name__}")
     hits, cond = _as_arrays(hits, conditions)
-    train, val = split_train_validation(len(hits), validation_fraction, seed)
-    if len(train) < int(batch_size):
-        raise ValueError(
-            f"Too few showers to train: {len(train)} training showers < batch_size. "
-            f"Received: batch_size={batch_size}"
-        )
+    if train_data is None:
+        train, val = split_train_validation(len(hits), validation_fraction, seed)
+        _check_enough(len(train), batch_size)
+        n_train = len(train)
+    else:
+        train, val = None, np.arange(len(hits))
+        n_train = len(train_data) * int(batch_size) if hasattr(train_data, "__len__") else None
     dist = get_strategy(strategy)
     replicas = dist.num_replicas_in_sync
     if int(batch_size) % replicas:
@@ -513,15 +627,17 @@ def train_conditional_gan(
             d_optimizer=keras.optimizers.Adam(d_learning_rate, beta_1=beta_1),
             g_optimizer=keras.optimizers.Adam(g_learning_rate, beta_1=beta_1),
         )
-    train_ds = shower_dataset((hits[train], cond[train]), batch_size=batch_size, shuffle=True,
-                              seed=seed)
+    train_ds = (train_data if train_data is not None else
+                shower_dataset((hits[train], cond[train]), batch_size=batch_size, shuffle=True,
+                               seed=seed))
     val_batch = min(int(batch_size), len(val) // replicas * replicas)
     val_ds = (shower_dataset((hits[val], cond[val]), batch_size=val_batch, shuffle=False)
               if val_batch > 0 else None)
     callbacks: list[keras.callbacks.Callback] = []
     selector = None
     if select_epoch and len(val):
-        selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples)
+        selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples,
+                                    energy_column=ks_energy_column)
         callbacks.append(selector)
     callbacks.extend(extra_callbacks or [])
     fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
@@ -553,7 +669,7 @@ def train_conditional_gan(
                         "g_learning_rate": float(g_learning_rate), "beta_1": float(beta_1),
                         "validation_fraction": float(validation_fraction),
                         "ks_samples": ks_samples, "strategy": strategy, "seed": int(seed),
-                        "n_train": int(len(train)), "n_validation": int(len(val)),
+                        "n_train": n_train, "n_validation": len(val),
                         "best_epoch": best_epoch,
                     },
                 },

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from typing import Any
 
-import tensorflow as tf
+import keras
 
 STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multiworker")
 """Names accepted by :func:`get_strategy`."""
 
 
-def get_strategy(name: str = "default", devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+class SingleDevice:
+    """The default strategy of a backend without ``tf.distribute`` (e.g. JAX): one device."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+def get_strategy(name: str = "default", devices: Sequence[str] | None = None) -> Any:
     """Returns a distribution strategy.
+
+    Under a Keras backend other than TensorFlow only ``"default"`` exists; it returns a
+    :class:`SingleDevice`, which has the ``scope()`` and ``num_replicas_in_sync`` of a
+    strategy.
 
     Args:
         name: ``"default"`` (one device, no distribution), ``"mirrored"`` (synchronous
@@ -21,10 +36,19 @@ def get_strategy(name: str = "default", devices: Sequence[str] | None = None) ->
             CPU device when there is no GPU.
 
     Raises:
-        ValueError: on an unknown name.
+        ValueError: on an unknown name, or a distributed one under another backend.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy. Expected one of {STRATEGIES}. Received: name={name!r}")
+    if keras.backend.backend() != "tensorflow":
+        if name != "default":
+            raise ValueError(
+                f"tf.distribute strategies need the TensorFlow backend (running "
+                f"{keras.backend.backend()!r}). Received: name={name!r}"
+            )
+        return SingleDevice()
+    import tensorflow as tf
+
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "multiworker":
