@@ -192,6 +192,29 @@ def _train_besiii_emc(args: argparse.Namespace) -> None:
     print(f"trained the BESIII EMC GAN on {len(hits)} showers into {args.out}")
 
 
+def _train_cepc_ecal_regressor(args: argparse.Namespace) -> None:
+    from keras_fastsim.training.cepc_ecal import train_cepc_regressor_run
+
+    config = _training_config(args, "cepc_ecal", "regressor")
+    options = dict(config.get("regressor", {}))
+    if args.max_showers is not None:
+        options["max_showers"] = args.max_showers
+    train_cepc_regressor_run(args.data, args.out, **options)
+    print(f"trained the CEPC ECAL regressor on {args.data} into {args.out}")
+
+
+def _train_cepc_ecal(args: argparse.Namespace) -> None:
+    from keras_fastsim.training.cepc_ecal import train_cepc_gan_run
+
+    config = _training_config(args, "cepc_ecal")
+    options = dict(config.get("training", {}))
+    if args.max_showers is not None:
+        options["max_showers"] = args.max_showers
+    train_cepc_gan_run(args.data, args.out, regressor=args.regressor,
+                       **config.get("model", {}), **options)
+    print(f"trained the CEPC ECAL GAN on {args.data} into {args.out}")
+
+
 # -- simulate ----------------------------------------------------------------------
 def _simulate_juno_muon(args: argparse.Namespace) -> None:
     from keras_fastsim.evaluation.juno import simulate_fast_muons, simulate_full_muons
@@ -251,9 +274,57 @@ def _evaluate_besiii_emc(args: argparse.Namespace) -> None:
                            for k, v in headline(metrics).items()))
 
 
+def _generate_cepc_ecal(args: argparse.Namespace) -> None:
+    from keras_fastsim.io.showers import write_cepc_ecal
+    from keras_fastsim.training.cepc_ecal import (
+        generate_cepc_showers,
+        read_cepc_conditions,
+    )
+
+    conditions = read_cepc_conditions(args.conditions)
+    hits = generate_cepc_showers(args.run_dir, conditions, seed=args.seed, progress=True)
+    write_cepc_ecal(args.out, hits, conditions)
+    print(f"wrote {len(hits)} generated CEPC ECAL showers (Barrel_Hit, MC_info) to {args.out}")
+
+
+def _evaluate_cepc_ecal(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from keras_fastsim.evaluation.cepc_ecal import (
+        evaluate_cepc_ecal,
+        evaluate_cepc_run,
+        headline,
+    )
+    from keras_fastsim.io.showers import read_cepc_ecal
+
+    options = {"seed": args.seed, "classifier": not args.no_classifier, "name": args.name,
+               "plots": not args.no_plots}
+    if args.energy_bins:
+        options["energy_bins"] = args.energy_bins
+    if args.sim:
+        hits, conditions = read_cepc_ecal(args.data, n_max=args.n_max)
+        sim_hits, sim_conditions = read_cepc_ecal(args.sim, n_max=args.n_max)
+        same = len(sim_hits) == len(hits) and np.allclose(
+            sim_conditions.to_numpy(), conditions.to_numpy(), rtol=1e-5, atol=1e-5
+        )
+        metrics = evaluate_cepc_ecal(
+            hits, conditions, sim_hits, args.out, gen_conditions=None if same else sim_conditions,
+            regressor=args.regressor, **options,
+        )
+    else:
+        metrics = evaluate_cepc_run(args.generator, args.data, args.out, regressor=args.regressor,
+                                    n_max=args.n_max, generation_seed=args.generation_seed,
+                                    **options)
+    print(f"wrote metrics, figures and report to {args.out}")
+    print("  " + ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=-"
+                           for k, v in headline(metrics).items()))
+
+
 def _generate(args: argparse.Namespace) -> None:
     if _run_kind(args.run_dir) == "besiii-emc-gan":
         return _generate_besiii_emc(args)
+    if _run_kind(args.run_dir) == "cepc-ecal-gan":
+        return _generate_cepc_ecal(args)
     from keras_fastsim.io.tables import write_tracks
     from keras_fastsim.runs import simulate_tracks
 
@@ -394,6 +465,27 @@ def build_parser() -> argparse.ArgumentParser:
                           batch_size="override the config's batch size (authors: 512)")
     p.set_defaults(func=_train_besiii_emc)
 
+    p = train_kinds.add_parser(
+        "cepc-ecal-regressor", help="CEPC ECAL regressor (3D shower -> Mom, theta, phi), pretrained"
+    )
+    p.add_argument("--data", required=True, help="showers .h5 (Barrel_Hit, MC_info)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--max-showers", type=int, help="use only the first N showers of --data")
+    _add_training_options(p, "cepc_ecal", epochs="override the config's regressor epochs",
+                          batch_size="override the config's regressor batch size")
+    p.set_defaults(func=_train_cepc_ecal_regressor)
+    p = train_kinds.add_parser(
+        "cepc-ecal", help="CEPC ECAL 3D conditional GAN with the frozen pretrained regressor"
+    )
+    p.add_argument("--data", required=True, help="showers .h5 (Barrel_Hit, MC_info)")
+    p.add_argument("--regressor", help="run directory of 'train cepc-ecal-regressor' "
+                   "(omit: no regression term)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--max-showers", type=int, help="use only the first N showers of --data")
+    _add_training_options(p, "cepc_ecal", epochs="override the config's GAN epochs",
+                          batch_size="override the config's batch size (CPU default 64)")
+    p.set_defaults(func=_train_cepc_ecal)
+
     sim = verbs.add_parser("simulate", help="simulate whole events")
     sim_kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
     p = sim_kinds.add_parser("juno-muon", help="JUNO cosmic-muon events: per-PMT n_pe and first-hit time")
@@ -412,7 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run directory written by 'train'")
     p.add_argument("--conditions", required=True,
                    help="track table with species, p, theta, nhits (dedx, if present, is replaced); "
-                   "besiii-emc-gan runs: .h5 with MC_info or a table of the 6 conditions")
+                   "besiii-emc-gan / cepc-ecal-gan runs: .h5 with MC_info or a table of the "
+                   "6 conditions")
     p.add_argument("--out", required=True, help="output table")
     p.add_argument("--seed", type=int, default=0)
     _add_table_options(p)
@@ -437,6 +530,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier AUCs")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_evaluate_besiii_emc)
+
+    p = ev_kinds.add_parser(
+        "cepc-ecal", help="CEPC ECAL showers: response, sigma(E)/E, profiles per energy, AUC"
+    )
+    p.add_argument("--data", required=True, help="held-out reference showers .h5")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sim", help="generated showers .h5 (e.g. from 'generate')")
+    source.add_argument("--generator", help="cepc-ecal-gan run directory or generator .keras "
+                        "file: generate for the conditions of --data, then evaluate")
+    p.add_argument("--regressor", help="cepc-ecal-regressor run (or .keras) for the regressed "
+                   "(Mom, theta, phi) comparison; with --generator default: the run's regressor")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--n-max", type=int, help="use the first N showers of --data (and --sim)")
+    p.add_argument("--energy-bins", type=float, nargs="+", metavar="E",
+                   help="true-energy bin edges in GeV (default 5 10 20 40 60 80 100)")
+    p.add_argument("--generation-seed", type=int, default=1, help="noise seed with --generator")
+    p.add_argument("--name", default="GAN", help="label of the simulation in figures")
+    p.add_argument("--no-classifier", action="store_true", help="skip the classifier AUCs")
+    p.add_argument("--no-plots", action="store_true", help="numbers and report only")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_evaluate_cepc_ecal)
 
     p = verbs.add_parser("export", help="export a run as TensorFlow SavedModel(s)")
     p.add_argument("run_dir")

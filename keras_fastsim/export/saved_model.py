@@ -6,6 +6,7 @@ keras_fastsim, no tensorflow-probability).
 
 from __future__ import annotations
 
+import keyword
 import os
 from pathlib import Path
 
@@ -97,27 +98,42 @@ def export_dedx_knn(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def export_besiii_emc_generator(generator, path: str | os.PathLike) -> Path:
-    """Exports a BESIII EMC GAN generator as a SavedModel (inputs: seed + 6 conditions).
+def export_conditional_generator(
+    generator, path: str | os.PathLike, condition_names: tuple[str, ...] | list[str]
+) -> Path:
+    """Exports a calorimeter GAN generator ``[noise, conditions] -> showers`` as a SavedModel.
 
-    Endpoints (float32 vectors in physical units: GeV/c, deg, deg, cm, cm, cm; ``seed`` an
-    int64 scalar; output float32 ``(n, 11, 11, 1)`` crystal energies in GeV):
+    Endpoints (float32 condition vectors in the generator's units; ``seed`` an int64 scalar):
 
-    - ``simulate(Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z, seed)``;
-    - ``simulate_conditions(conditions, seed)`` with ``conditions`` of shape ``(n, 6)``;
+    - ``simulate(<one vector per condition name>, seed)``;
+    - ``simulate_conditions(conditions, seed)`` with ``conditions`` of shape
+      ``(n, len(condition_names))``;
     - ``simulate_noise(noise, conditions)`` with the caller's ``(n, noise_dim)`` noise.
 
     The noise is ``tf.random.stateless_normal((n, noise_dim), seed=(seed, 0))``, so one call
-    reproduces :func:`keras_fastsim.training.besiii_emc.generate_showers` (and ``keras-fastsim
-    generate``) for the same conditions and seed, up to 65536 showers.
+    reproduces :func:`keras_fastsim.training.shower_runs.generate_seeded` (and
+    ``keras-fastsim generate``) for the same conditions and seed, up to 65536 showers.
 
-    Example:
-        >>> export_besiii_emc_generator(generator, "besiii_emc_generator")
-        >>> tf.saved_model.load("besiii_emc_generator").simulate_conditions(cond, seed=1)
+    Args:
+        generator: Functional generator with inputs ``noise (n, noise_dim)`` and
+            ``conditions (n, len(condition_names))``.
+        path: Output directory (replaced atomically).
+        condition_names: Names of the conditions, in column order (the arguments of
+            ``simulate``; valid Python identifiers).
     """
     path = Path(path)
+    names = tuple(str(c) for c in condition_names)
     noise_dim = int(generator.inputs[0].shape[-1])
     n_cond = int(generator.inputs[1].shape[-1])
+    reserved = {"seed", "tf", "simulate_conditions"}
+    if len(names) != n_cond or len(set(names)) != len(names) or not all(
+        n.isidentifier() and not keyword.iskeyword(n) and n not in reserved for n in names
+    ):
+        raise ValueError(
+            f"`condition_names` must be {n_cond} distinct identifiers (not keywords, not "
+            f"{sorted(reserved)}), one per generator condition. "
+            f"Received: condition_names={condition_names}"
+        )
     archive = keras.export.ExportArchive()
     archive.track(generator)
 
@@ -131,11 +147,18 @@ def export_besiii_emc_generator(generator, path: str | os.PathLike) -> Path:
         )
         return simulate_noise(noise, conditions)
 
-    def simulate(Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z, seed):  # noqa: N803
-        return simulate_conditions(tf.stack([Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z],
-                                            axis=1), seed)
+    # ``simulate`` takes one named argument per condition (callers pass them by name, e.g.
+    # ``simulate(Mom=..., ..., seed=...)``), so its signature is built from the names
+    # (validated identifiers above).
+    params = ", ".join(names)
+    namespace = {"tf": tf, "simulate_conditions": simulate_conditions}
+    exec(  # noqa: S102
+        f"def simulate({params}, seed):\n"
+        f"    return simulate_conditions(tf.stack([{params}], axis=1), seed)\n",
+        namespace,
+    )
+    simulate = namespace["simulate"]
 
-    names = ("Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z")
     seed_spec = tf.TensorSpec((), tf.int64, name="seed")
     cond_spec = tf.TensorSpec((None, n_cond), tf.float32, name="conditions")
     archive.add_endpoint(
@@ -153,13 +176,55 @@ def export_besiii_emc_generator(generator, path: str | os.PathLike) -> Path:
     return path
 
 
+def export_besiii_emc_generator(generator, path: str | os.PathLike) -> Path:
+    """Exports a BESIII EMC GAN generator as a SavedModel (inputs: seed + 6 conditions).
+
+    Endpoints (:func:`export_conditional_generator`; float32 vectors in physical units:
+    GeV/c, deg, deg, cm, cm, cm; output float32 ``(n, 11, 11, 1)`` crystal energies in GeV):
+    ``simulate(Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z, seed)``,
+    ``simulate_conditions(conditions[n, 6], seed)``, ``simulate_noise(noise, conditions)``.
+    One call reproduces :func:`keras_fastsim.training.besiii_emc.generate_showers` for the
+    same conditions and seed, up to 65536 showers.
+
+    Example:
+        >>> export_besiii_emc_generator(generator, "besiii_emc_generator")
+        >>> tf.saved_model.load("besiii_emc_generator").simulate_conditions(cond, seed=1)
+    """
+    from keras_fastsim.io.showers import BESIII_COLUMNS
+
+    return export_conditional_generator(generator, path, BESIII_COLUMNS)
+
+
+def export_cepc_ecal_generator(generator, path: str | os.PathLike) -> Path:
+    """Exports a CEPC ECAL GAN generator as a SavedModel (inputs: seed + 6 conditions).
+
+    Endpoints (:func:`export_conditional_generator`; float32 vectors in physical units:
+    GeV, deg, deg, cm, cm, cm; output float32 ``(n, 30, 30, 29)`` voxel energies in GeV, axes
+    dZ, dY, layer): ``simulate(Mom, theta, phi, dZ_Pos, dY_Pos, Z, seed)``,
+    ``simulate_conditions(conditions[n, 6], seed)``, ``simulate_noise(noise[n, 512],
+    conditions)``. One call reproduces
+    :func:`keras_fastsim.training.cepc_ecal.generate_cepc_showers` (``keras-fastsim
+    generate``) for the same conditions and seed, up to 65536 showers; a call holds ~9 MiB of
+    activations per shower on CPU, so call it in batches of a few hundred showers (each
+    batch with its own seed).
+
+    Example:
+        >>> export_cepc_ecal_generator(generator, "cepc_ecal_generator")
+        >>> tf.saved_model.load("cepc_ecal_generator").simulate_conditions(cond, seed=1)
+    """
+    from keras_fastsim.io.showers import CEPC_COLUMNS
+
+    return export_conditional_generator(generator, path, CEPC_COLUMNS)
+
+
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """Exports every model of a run directory; one SavedModel per species for flows.
 
     A ``dedx-knn`` run (one net for all species) is exported to ``out_dir/dedx_knn`` (see
     :func:`export_dedx_knn` for its endpoints).
     A ``besiii-emc-gan`` run's selected generator goes to ``out_dir/besiii_emc_generator``
-    (:func:`export_besiii_emc_generator`); ``juno-npe`` / ``juno-time`` runs to
+    (:func:`export_besiii_emc_generator`), a ``cepc-ecal-gan`` run's to
+    ``out_dir/cepc_ecal_generator`` (:func:`export_cepc_ecal_generator`); ``juno-npe`` / ``juno-time`` runs to
     ``out_dir/juno_npe`` / ``out_dir/juno_time`` (endpoint ``serve(R, theta, noise)``).
 
     Raises:
@@ -179,6 +244,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[P
 
         return [export_besiii_emc_generator(load_besiii_generator(run_dir),
                                             out_dir / "besiii_emc_generator")]
+    if manifest["kind"] == "cepc-ecal-gan":
+        from keras_fastsim.training.cepc_ecal import load_cepc_generator
+
+        return [export_cepc_ecal_generator(load_cepc_generator(run_dir),
+                                           out_dir / "cepc_ecal_generator")]
     if manifest["kind"] in ("juno-npe", "juno-time"):
         from keras_fastsim.models.juno import export_generator
         from keras_fastsim.training.juno import load_juno_npe, load_juno_time

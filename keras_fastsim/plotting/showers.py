@@ -15,7 +15,12 @@ Figures (the slides' validation list):
 - :func:`plot_profiles`: mean deposited energy vs each axis (phi, Z; log scale);
 - :func:`plot_momentum_bins`: relative difference of the mean and width of E5x5 per momentum
   bin with the target bands;
-- :func:`plot_regressor_resolution`: the pretrained regressor's estimate vs truth.
+- :func:`plot_regressor_resolution`: the pretrained regressor's estimate vs truth;
+- :func:`plot_energy_response`: mean response E_vis / E_true and sigma(E)/E vs true energy
+  with the ratio panels and target bands (CEPC ECAL);
+- :func:`plot_longitudinal_by_energy`: the longitudinal profile per true-energy bin (CEPC);
+- :func:`plot_regressed_conditions`: the regressor's residuals on reference vs generated
+  showers of the same conditions.
 """
 
 from __future__ import annotations
@@ -378,3 +383,110 @@ def plot_shower_report(
     if momentum_table is not None and len(momentum_table):
         draw("momentum_bins", plot_momentum_bins, momentum_table, feature=feature, name=name)
     return files
+
+
+def plot_energy_response(
+    table: pd.DataFrame, path: str | os.PathLike, *, mean_target: float = 0.02,
+    resolution_target: float = 0.10, name: str = "GAN", energy_unit: str = "GeV",
+) -> Path:
+    """Mean response E_vis / E_true and resolution sigma(E)/E vs true energy, with ratios.
+
+    ``table`` is :func:`keras_fastsim.evaluation.cepc_ecal.energy_bin_table` (one row per
+    true-energy bin); the grey bands of the ratio panels are the targets.
+    """
+    centres = 0.5 * (table["e_low"] + table["e_high"]).to_numpy()
+    half = 0.5 * (table["e_high"] - table["e_low"]).to_numpy()
+    panels = (
+        ("response", "mean_ratio", mean_target, r"$\langle E_\mathrm{vis} / E_\mathrm{true}\rangle$"),
+        ("resolution", "resolution_ratio", resolution_target, r"$\sigma(E) / E$"),
+    )
+    with hep_style(**{"font.size": 11}):
+        fig = new_figure(figsize=(11, 6.5))
+        grid = fig.add_gridspec(2, 2, height_ratios=(2.2, 1))
+        for j, (key, ratio, target, label) in enumerate(panels):
+            ax = fig.add_subplot(grid[0, j])
+            rax = fig.add_subplot(grid[1, j], sharex=ax)
+            ax.errorbar(centres, table[f"{key}_reference"], xerr=half,
+                        yerr=table.get(f"{key}_reference_error"), label="reference",
+                        **data_style())
+            ax.errorbar(centres, table[f"{key}_generated"], xerr=half,
+                        yerr=table.get(f"{key}_generated_error"), label=name,
+                        color="#e42536", marker="s", markersize=4, linestyle="none")
+            ax.set_ylabel(label)
+            ax.legend(fontsize=9)
+            rax.axhspan(1 - target, 1 + target, color="0.85", label="target")
+            rax.errorbar(centres, table[ratio], xerr=half, yerr=table.get(f"{ratio}_error"),
+                         **data_style())
+            rax.axhline(1.0, color="black", linewidth=0.8)
+            rax.set_ylabel(f"{name} / ref", fontsize=9)
+            rax.set_xlabel(f"true energy [{energy_unit}]")
+        return save_figure(fig, path)
+
+
+def plot_regressed_conditions(
+    truth, ref_estimate, gen_estimate, path: str | os.PathLike, *,
+    columns: Sequence[str] = ("Mom", "theta", "phi"),
+    units: Sequence[str] = ("GeV", "deg", "deg"), name: str = "GAN", bins: int = 50,
+) -> Path:
+    """The regressor's estimate - truth on reference vs generated showers, per output.
+
+    Both samples share the true conditions row by row (generated showers simulate the
+    reference's conditions), so the two residual distributions compare the showers only.
+    """
+    truth = np.asarray(truth, np.float64)
+    ref_res = np.asarray(ref_estimate, np.float64) - truth
+    gen_res = np.asarray(gen_estimate, np.float64) - truth
+    k = truth.shape[1]
+    with hep_style(**{"font.size": 11}):
+        fig = new_figure(figsize=(5.0 * k, 4.4))
+        axes = np.atleast_1d(fig.subplots(1, k, squeeze=False)).ravel()
+        for j, ax in enumerate(axes):
+            col = columns[j] if j < len(columns) else f"y{j}"
+            unit = units[j] if j < len(units) else ""
+            edges = _edges(ref_res[:, j], gen_res[:, j], bins)
+            _hist_pair(ax, ref_res[:, j], gen_res[:, j], edges, name)
+            ax.set_xlabel(f"regressed - true {col} [{unit}]")
+            ax.set_ylabel("normalised entries")
+            ax.text(0.03, 0.95,
+                    f"ref: {ref_res[:, j].mean():.3g} ± {ref_res[:, j].std():.3g}\n"
+                    f"{name}: {gen_res[:, j].mean():.3g} ± {gen_res[:, j].std():.3g}",
+                    transform=ax.transAxes, va="top", fontsize=9)
+            ax.legend(fontsize=9, loc="upper right")
+        return save_figure(fig, path)
+
+
+def plot_longitudinal_by_energy(
+    ref_layers: np.ndarray, gen_layers: np.ndarray, ref_energy, gen_energy,
+    edges: Sequence[float], path: str | os.PathLike, *, name: str = "GAN",
+) -> Path:
+    """Mean fraction of the shower energy per layer, one panel per true-energy bin (log y)."""
+    ref_layers = np.asarray(ref_layers, np.float64)
+    gen_layers = np.asarray(gen_layers, np.float64)
+    ref_energy, gen_energy = np.asarray(ref_energy), np.asarray(gen_energy)
+    n_bins = len(edges) - 1
+    ncol = min(n_bins, 3)
+    nrow = -(-n_bins // ncol)
+    x = np.arange(ref_layers.shape[1])
+    with hep_style(**{"font.size": 10}):
+        fig = new_figure(figsize=(4.6 * ncol, 3.8 * nrow))
+        axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
+        for i, ax in enumerate(axes[:n_bins]):
+            lo, hi = edges[i], edges[i + 1]
+            a = ref_layers[(ref_energy >= lo) & (ref_energy < hi)]
+            b = gen_layers[(gen_energy >= lo) & (gen_energy < hi)]
+            for sample, style, label in ((a, "ref", "reference"), (b, "gen", name)):
+                if not len(sample) or sample.sum() <= 0:
+                    continue
+                profile = sample.sum(axis=0) / sample.sum()
+                if style == "ref":
+                    ax.errorbar(x, profile, label=label, **data_style())
+                else:
+                    ax.step(x, profile, where="mid", label=label, linewidth=1.6, **sim_style(0))
+            ax.set_yscale("log")
+            ax.set_title(f"{lo:g}-{hi:g} GeV ({len(a)} / {len(b)} showers)", fontsize=10)
+            ax.set_xlabel("layer")
+            ax.set_ylabel("energy fraction")
+            ax.legend(fontsize=8)
+        for ax in axes[n_bins:]:
+            ax.set_visible(False)
+        return save_figure(fig, path)

@@ -14,9 +14,9 @@ Run kinds (``run.json``, :func:`keras_fastsim.runs.update_manifest`):
 
 Generation noise
 ================
-:func:`generate_showers` draws the generator's noise with TensorFlow's counter-based
-``tf.random.stateless_normal`` (Philox): chunk ``c`` of ``chunk_size`` showers gets the noise
-of shape ``(len(chunk), noise_dim)`` with the seed ``(seed, c)``. The exported SavedModel
+:func:`generate_showers` uses :func:`keras_fastsim.training.shower_runs.generate_seeded`:
+chunk ``c`` of ``chunk_size`` showers gets ``tf.random.stateless_normal`` noise with the seed
+``(seed, c)``. The exported SavedModel
 (:func:`keras_fastsim.export.saved_model.export_besiii_emc_generator`) draws its noise with the
 seed ``(seed, 0)``, so for up to ``chunk_size`` showers it reproduces :func:`generate_showers`
 exactly (same conditions, same seed).
@@ -33,15 +33,19 @@ import keras
 import numpy as np
 import pandas as pd
 
-from keras_fastsim.io.atomic import atomic_path
 from keras_fastsim.runs import RunError, read_manifest, update_manifest
+from keras_fastsim.training.shower_runs import (
+    GENERATION_CHUNK,
+    SELECTED_GENERATOR_FILE,
+    condition_array,
+    generate_seeded,
+    read_condition_table,
+    save_selected_generator,
+)
 
 REGRESSOR_KIND = "besiii-emc-regressor"
 GAN_KIND = "besiii-emc-gan"
-SELECTED_GENERATOR_FILE = "selected_generator.keras"
 RESOLUTION_PNG = "resolution.png"
-GENERATION_CHUNK = 65536
-"""Showers per noise chunk of :func:`generate_showers` (the SavedModel's one chunk)."""
 
 
 def _register_layers() -> None:
@@ -53,22 +57,7 @@ def _register_layers() -> None:
 def _condition_array(conditions) -> np.ndarray:
     from keras_fastsim.io.showers import BESIII_COLUMNS
 
-    if isinstance(conditions, pd.DataFrame):
-        missing = [c for c in BESIII_COLUMNS if c not in conditions.columns]
-        if missing:
-            raise ValueError(
-                f"Conditions lack the columns {missing}; expected {list(BESIII_COLUMNS)}. "
-                f"Received columns {list(conditions.columns)}"
-            )
-        conditions = conditions[list(BESIII_COLUMNS)].to_numpy()
-    cond = np.asarray(conditions, dtype=np.float32)
-    if cond.ndim != 2 or cond.shape[1] != len(BESIII_COLUMNS):
-        raise ValueError(
-            f"Conditions must be (n, 6) ({', '.join(BESIII_COLUMNS)}). Received shape {cond.shape}"
-        )
-    if not np.isfinite(cond).all():
-        raise ValueError("Conditions hold NaN/inf values")
-    return cond
+    return condition_array(conditions, BESIII_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -124,7 +113,7 @@ def train_besiii_regressor_run(
         seed=seed, verbose=verbose,
     )
     _, val = split_train_validation(len(hits), validation_fraction, seed)
-    entries: dict[str, Any] = {"model": REGRESSOR_FILE, "n_showers": int(len(hits)),
+    entries: dict[str, Any] = {"model": REGRESSOR_FILE, "n_showers": len(hits),
                                "epochs": int(epochs), "seed": int(seed)}
     if len(val):
         y1, y2 = (list(c) for c in BESIII_CONDITION_SPLIT)
@@ -199,7 +188,6 @@ def train_besiii_gan_run(
     """
     from keras_fastsim.models.besiii_emc import build_besiii_gan
     from keras_fastsim.training.gan import (
-        BEST_EPOCH_FILE,
         BEST_MODEL_FILE,
         GENERATOR_FILE,
         MODEL_FILE,
@@ -225,24 +213,14 @@ def train_besiii_gan_run(
         validation_fraction=validation_fraction, ks_samples=ks_samples, strategy=strategy,
         seed=seed, verbose=verbose,
     )
-    best_epoch = None
-    if (out_dir / BEST_MODEL_FILE).exists():
-        import yaml
-
-        _register_layers()
-        best_epoch = int(yaml.safe_load((out_dir / BEST_EPOCH_FILE).read_text())["epoch"])
-        generator = keras.saving.load_model(out_dir / BEST_MODEL_FILE, compile=False).generator
-    else:
-        generator = gan.generator
-    with atomic_path(out_dir / SELECTED_GENERATOR_FILE) as tmp:
-        generator.save(tmp)
+    best_epoch = save_selected_generator(gan, out_dir, _register_layers)
     update_manifest(
         out_dir, GAN_KIND,
         generator=SELECTED_GENERATOR_FILE, model=MODEL_FILE, last_generator=GENERATOR_FILE,
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
-        n_showers=int(len(hits)), seed=int(seed),
+        n_showers=len(hits), seed=int(seed),
         conditions=["Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z"],
     )
     return gan
@@ -280,24 +258,9 @@ def generate_showers(
     Returns:
         float32 ``(n, 11, 11, 1)``.
     """
-    import tensorflow as tf
-
     if not isinstance(generator, keras.Model):
         generator = load_besiii_generator(generator)
-    if int(chunk_size) < 1:
-        raise ValueError(f"`chunk_size` must be >= 1. Received: chunk_size={chunk_size}")
-    cond = _condition_array(conditions)
-    noise_dim = int(generator.inputs[0].shape[-1])
-    out = []
-    for c, start in enumerate(range(0, len(cond), int(chunk_size))):
-        y = cond[start:start + int(chunk_size)]
-        z = tf.random.stateless_normal((len(y), noise_dim),
-                                       seed=tf.constant([int(seed), c], tf.int64))
-        out.append(keras.ops.convert_to_numpy(
-            generator([z, tf.convert_to_tensor(y)], training=False)))
-    if not out:
-        return np.zeros((0, *generator.output_shape[1:]), np.float32)
-    return np.concatenate(out).astype(np.float32, copy=False)
+    return generate_seeded(generator, _condition_array(conditions), seed, chunk_size=chunk_size)
 
 
 def regressor_resolution(
@@ -323,53 +286,9 @@ def read_besiii_conditions(path: str | os.PathLike) -> pd.DataFrame:
     attribute, else normalised when ``max |Z| <= 1.5``), or a ``.parquet`` / ``.csv`` table
     with the six columns Mom, dTheta_Mom, dPhi_Mom, dZ_Pos, dPhi_Pos, Z (physical units).
     """
-    from keras_fastsim.io.showers import (
-        BESIII_COLUMNS,
-        BESIII_NORMALISATION,
-        CONDITIONS_DATASET,
-        ShowerFileError,
+    from keras_fastsim.io.showers import BESIII_COLUMNS, BESIII_NORMALISATION
+
+    return read_condition_table(
+        path, BESIII_COLUMNS, normalisation=BESIII_NORMALISATION,
+        normalised_if=lambda info: not len(info) or float(np.abs(info[:, 5]).max()) <= 1.5,
     )
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix.lower() in (".h5", ".hdf5", ".hdf"):
-        import h5py
-
-        try:
-            f = h5py.File(path, "r")
-        except OSError as err:
-            raise ShowerFileError(f"{path}: not a readable HDF5 file ({err})") from err
-        with f:
-            if CONDITIONS_DATASET not in f:
-                raise ShowerFileError(
-                    f"{path}: no dataset {CONDITIONS_DATASET!r}; the file holds {sorted(f.keys())}"
-                )
-            info = np.asarray(f[CONDITIONS_DATASET][()], dtype=np.float64)
-            attrs = dict(f[CONDITIONS_DATASET].attrs)
-        if info.ndim != 2 or info.shape[1] != len(BESIII_COLUMNS):
-            raise ShowerFileError(
-                f"{path}: {CONDITIONS_DATASET} must have shape (N, 6). Received {info.shape}"
-            )
-        if not np.isfinite(info).all():
-            raise ShowerFileError(f"{path}: {CONDITIONS_DATASET} holds NaN/inf values")
-        normalised = (bool(attrs["normalised"]) if "normalised" in attrs
-                      else not len(info) or float(np.abs(info[:, 5]).max()) <= 1.5)
-        if normalised:
-            info = info * np.asarray(BESIII_NORMALISATION)
-        return pd.DataFrame(info, columns=list(BESIII_COLUMNS))
-    if path.suffix.lower() == ".parquet":
-        table = pd.read_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        table = pd.read_csv(path)
-    else:
-        raise ValueError(
-            f"{path}: conditions must be an HDF5 file with MC_info, a .parquet or a .csv table"
-        )
-    missing = [c for c in BESIII_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: the table lacks the condition columns {missing}")
-    frame = table[list(BESIII_COLUMNS)].astype(np.float64).reset_index(drop=True)
-    if not np.isfinite(frame.to_numpy()).all():
-        raise ValueError(f"{path}: the conditions hold NaN/inf values")
-    return frame

@@ -502,11 +502,17 @@ class KSEpochSelection(keras.callbacks.Callback):
         n_max: Use at most this many validation showers.
         energy_column: Column of the conditions holding the true energy/momentum (adds
             the ``response`` distance, see :func:`shower_ks_distances`); ``None``: none.
+        batch_size: Generator batch size of the scoring (bounds its memory: ~9 MiB per
+            shower for the CEPC 3D generator on CPU).
     """
 
     def __init__(self, hits, conditions, out_dir: str | os.PathLike, *, seed: int = 0,
-                 n_max: int | None = 10_000, energy_column: int | None = 0):
+                 n_max: int | None = 10_000, energy_column: int | None = 0,
+                 batch_size: int = 4096):
         super().__init__()
+        if int(batch_size) < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        self.batch_size = int(batch_size)
         self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
         self.energies = _energies(self.conditions, energy_column)
         self.out_dir = Path(out_dir)
@@ -514,8 +520,9 @@ class KSEpochSelection(keras.callbacks.Callback):
         self.best: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        row = _score_row(epoch + 1, self.hits, self.model.generate(self.conditions, seed=self.seed),
-                         self.energies)
+        generated = self.model.generate(self.conditions, seed=self.seed,
+                                        batch_size=self.batch_size)
+        row = _score_row(epoch + 1, self.hits, generated, self.energies)
         path = self.out_dir / KS_CSV
         table = pd.read_csv(path) if path.exists() else pd.DataFrame()
         if not table.empty:
@@ -547,6 +554,7 @@ def train_conditional_gan(
     validation_fraction: float = 0.1,
     ks_samples: int | None = 10_000,
     ks_energy_column: int | None = 0,
+    ks_batch_size: int = 4096,
     select_epoch: bool = True,
     strategy: str = "default",
     seed: int = 0,
@@ -575,6 +583,7 @@ def train_conditional_gan(
         ks_samples: Validation showers used by the KS scoring per epoch (``None``: all).
         ks_energy_column: Column of the conditions holding the true energy/momentum for
             the ``response`` KS distance (``None``: leave it out of the score).
+        ks_batch_size: Generator batch size of the per-epoch KS scoring.
         select_epoch: Score every epoch by KS distances (:class:`KSEpochSelection`) and
             copy the best checkpoint to ``best_model.keras``.
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
@@ -637,7 +646,7 @@ def train_conditional_gan(
     selector = None
     if select_epoch and len(val):
         selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples,
-                                    energy_column=ks_energy_column)
+                                    energy_column=ks_energy_column, batch_size=ks_batch_size)
         callbacks.append(selector)
     callbacks.extend(extra_callbacks or [])
     fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
