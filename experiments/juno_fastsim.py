@@ -8,8 +8,8 @@ Stages (each resumable: finished outputs under ``--out`` are kept and reused):
     gammas at the centre, on the Z axis at z = 10 m and at R = 16 m, and full muon events.
 ``loss-choice``
     The measurement behind the loss choice: the R < 15 m time net trained for the same number
-    of steps with the MMD and with the SmoothKNN two-sample loss; time per step and hit-time
-    W1 on held-out deposits.
+    of steps with the MMD and the SmoothKNN two-sample losses and with the quantile (pinball)
+    loss; time per step and hit-time W1 on held-out deposits.
 ``train``
     NN_npe and NN_time (both nets) with the packaged configs.
 ``validate``
@@ -39,7 +39,12 @@ def _log(msg: str) -> None:
 
 
 def stage_data(out: Path, n_train: int, n_gamma: int, n_muons: int, seed: int) -> None:
-    from keras_fastsim.evaluation.juno import VALIDATION_POSITIONS, simulate_full_gammas, simulate_full_muons
+    from keras_fastsim.evaluation.juno import (
+        CONTROL_SEED,
+        VALIDATION_POSITIONS,
+        simulate_full_gammas,
+        simulate_full_muons,
+    )
     from keras_fastsim.reference.juno import JunoOpticalSimulator, make_training_samples
 
     data = out / "data"
@@ -64,6 +69,10 @@ def stage_data(out: Path, n_train: int, n_gamma: int, n_muons: int, seed: int) -
         if not path.exists():
             _log(f"full simulation: {n_gamma} x 1 MeV gamma at {name} {pos}")
             simulate_full_gammas(sim, pos, n_gamma, seed=seed + 10, path=path)
+        path = data / f"full_gamma_{name}_control.npz"  # full vs full: the metrics' noise floor
+        if not path.exists():
+            _log(f"control full simulation (seed {CONTROL_SEED}): {n_gamma} x 1 MeV gamma at {name}")
+            simulate_full_gammas(sim, pos, n_gamma, seed=CONTROL_SEED, path=path)
     path = data / "full_muons.npz"
     if not path.exists() and n_muons > 0:
         _log(f"full simulation: {n_muons} muon events (minutes each)")
@@ -77,7 +86,7 @@ def stage_loss_choice(out: Path, steps: int, seed: int) -> dict:
 
     path = out / "loss_choice.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    if "smoothknn_annealed" in results:
+    if "quantile_position_equal_time" in results:
         return results
     table = pd.read_parquet(out / "data" / "train_time.parquet")
     table = table[table.R < 15.0]
@@ -91,10 +100,18 @@ def stage_loss_choice(out: Path, steps: int, seed: int) -> dict:
     runs.append(("mmd_moments", "mmd", True, steps))  # + the local-moment term (moment_weight=1)
     # with the learning rate halved every 100 steps (the trials above keep 1e-3)
     runs += [("mmd_annealed", "mmd", True, steps), ("smoothknn_annealed", "smoothknn", False, steps)]
+    # the per-row quantile (pinball) loss of QuantileTrainer, same batches and steps
+    runs.append(("quantile", "quantile", True, steps))
+    if "smoothknn" in results:  # quantile for the wall time SmoothKNN needed, without / with
+        # the position features (R cos th, R sin th, d, log d) inside the net
+        ratio = results["smoothknn"]["s_per_step"] / results["mmd"]["s_per_step"]
+        n_equal = int(round(steps * ratio / 100.0)) * 100
+        runs += [("quantile_equal_time", "quantile", True, n_equal),
+                 ("quantile_position_equal_time", "quantile", True, n_equal)]
     for key, loss, jit, n_steps in runs:
         if key in results:
             continue
-        net = JunoTimeNet(201, 2)
+        net = JunoTimeNet(201, 2, condition_features="position" if "position" in key else "r_theta")
         net.adapt(cond[~val], t[~val])
         t0 = time.perf_counter()
         hist = fit_generator(
@@ -103,6 +120,7 @@ def stage_loss_choice(out: Path, steps: int, seed: int) -> dict:
             steps_per_epoch=100, validation_steps=5, batch_size=512, learning_rate=1e-3,
             lr_halving_epochs=1 if key.endswith("annealed") else 1000, patience=None, strategy="default", jit_compile=jit,
             seed=seed, verbose=0, moment_weight=1.0 if key == "mmd_moments" else 0.0,
+            num_levels=1,  # quantile only: one level per row, as many generator calls as the others
         )
         wall = time.perf_counter() - t0
         gen = net.sample(cond[val], seed=seed + 5)

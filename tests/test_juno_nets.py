@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 
 from keras_fastsim.models.juno import (
     JunoNpeNet,
@@ -16,7 +16,11 @@ from keras_fastsim.models.juno import (
     stochastic_round,
 )
 from keras_fastsim.reference.juno import JunoOpticalSimulator, juno_pmt_positions
-from keras_fastsim.simulation.juno_fast import JunoFastSimulator, JunoResponseTables, group_steps
+from keras_fastsim.simulation.juno_fast import (
+    JunoFastSimulator,
+    JunoResponseTables,
+    group_steps,
+)
 
 COND = np.array([[0.0, 0.1], [5.0, 1.0], [14.99, 2.0], [15.0, 0.5], [17.5, 3.1]], np.float32)
 
@@ -142,8 +146,8 @@ def test_short_training_moves_toward_data(tmp_path):
     import pandas as pd
 
     from keras_fastsim.losses.two_sample import mmd_unbiased
-    from keras_fastsim.training.juno import load_juno_time, train_juno_time
     from keras_fastsim.runs import read_manifest
+    from keras_fastsim.training.juno import load_juno_time, train_juno_time
 
     rng = np.random.default_rng(0)
     n = 12000

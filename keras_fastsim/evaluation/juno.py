@@ -12,7 +12,10 @@ The slides' validation (SPEC 2.1) and the issue's targets:
   direction and the direction from the muon's entry point to the PMT.
 
 The gamma and muon samples of the full simulation are stored as ``.npz`` files so that the
-expensive part is made once (see ``experiments/juno_fastsim.py``).
+expensive part is made once (see ``experiments/juno_fastsim.py``). A second full-simulation
+gamma sample per position with another seed (``full_gamma_<name>_control.npz``, when present)
+gives the same metrics for full vs full: the statistical floor of each metric at this sample size
+(:data:`CONTROL_SEED`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ VALIDATION_POSITIONS: dict[str, tuple[float, float, float]] = {
 }
 """The 1 MeV gamma positions [m] of the validation: centre, z = 10 m (the slides), R = 16 m."""
 
+CONTROL_SEED = 12345
+"""Seed of the control full-simulation gamma samples (full vs full, the metrics' noise floor)."""
+
 THETA_BINS = np.linspace(0.0, np.pi, 37)
 """Theta bins [rad] of the n_pe and hit-time profiles."""
 
@@ -55,9 +61,8 @@ def _save(path: str | os.PathLike | None, arrays: dict[str, Any]) -> None:
         return
     from keras_fastsim.io.atomic import atomic_path
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _gamma_arrays(sim, position, n_events: int, seed: int, progress: bool, **kwargs) -> dict[str, np.ndarray]:
@@ -278,6 +283,9 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
             res[sampling] = compare_gammas(full, fast_arr, fast.pmt_unit)
             if sampling == "generator":
                 gen = fast_arr
+        control = data / f"full_gamma_{name}_control.npz"
+        if control.exists():
+            res["control_full_vs_full"] = compare_gammas(full, dict(np.load(control)), fast.pmt_unit)
         metrics["gamma"][name] = res
         plot_gamma_total_pe(full["total_pe"], gen["total_pe"], name, figures_dir / f"gamma_{name}_total_pe.png")
         plot_gamma_hit_times(full["times"], gen["times"], name, figures_dir / f"gamma_{name}_hit_time.png")
@@ -297,6 +305,11 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
         "total_pe_ratio_generator": {k: round(v["generator"]["total_pe_ratio"], 4) for k, v in g.items()},
         "total_pe_ratio_poisson": {k: round(v["poisson"]["total_pe_ratio"], 4) for k, v in g.items()},
         "hit_time_w1_ns": {k: round(v["generator"]["hit_time_w1_ns"], 3) for k, v in g.items()},
+        "hit_time_w1_ns_poisson": {k: round(v["poisson"]["hit_time_w1_ns"], 3) for k, v in g.items()},
+        "control_total_pe_ratio": {k: round(v["control_full_vs_full"]["total_pe_ratio"], 4)
+                                   for k, v in g.items() if "control_full_vs_full" in v},
+        "control_hit_time_w1_ns": {k: round(v["control_full_vs_full"]["hit_time_w1_ns"], 3)
+                                   for k, v in g.items() if "control_full_vs_full" in v},
         "target_total_pe_within_2pct": bool(all(abs(v["generator"]["total_pe_ratio"] - 1) < 0.02 for v in g.values())),
         "target_hit_time_w1_below_1ns": bool(all(v["generator"]["hit_time_w1_ns"] < 1.0 for v in g.values())),
     }

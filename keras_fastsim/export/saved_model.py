@@ -250,8 +250,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[P
         return [export_cepc_ecal_generator(load_cepc_generator(run_dir),
                                            out_dir / "cepc_ecal_generator")]
     if manifest["kind"] in ("juno-npe", "juno-time"):
-        from keras_fastsim.models.juno import export_generator
-        from keras_fastsim.training.juno import load_juno_npe, load_juno_time
+        from keras_fastsim.models.juno import (
+            export_generator,
+            load_juno_npe,
+            load_juno_time,
+        )
 
         name = manifest["kind"].replace("-", "_")
         load = load_juno_npe if manifest["kind"] == "juno-npe" else load_juno_time

@@ -42,18 +42,38 @@ from keras import ops
 
 __all__ = [
     "CONDITION_COLUMNS",
+    "CONDITION_FEATURES",
     "JunoNpeNet",
     "JunoTimeModel",
     "JunoTimeNet",
     "check_conditions",
+    "condition_feature_values",
     "export_generator",
+    "load_juno_npe",
+    "load_juno_time",
     "stochastic_round",
 ]
+
+MODEL_FILE = "model.keras"
+"""File of the trained net in a ``juno-npe`` / ``juno-time`` run directory."""
 
 CONDITION_COLUMNS: tuple[str, ...] = ("R", "theta")
 """Conditions of both nets, in the order of the input columns (noise is the third column)."""
 
+CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position")
+"""What the first Dense layer sees of the conditions (``condition_features`` of the nets).
+
+* ``"r_theta"``: the standardised ``(R, theta)`` themselves.
+* ``"position"``: the deposit position in the PMT's frame and its distance to the PMT,
+  ``(R cos theta, R sin theta, d, log d)`` with ``d = sqrt(R^2 + R_pmt^2 - 2 R R_pmt cos theta)``,
+  standardised. Computed inside the net from ``(R, theta)``, so the input stays
+  ``(R, theta, noise)``. At ``R = 0`` every feature is independent of ``theta`` (theta is
+  undefined there), and ``d`` / ``log d`` carry the solid-angle (``~ 1 / d^2``) and time-of-flight
+  (``~ d``) dependences that dominate n_pe and hit time near the PMTs.
+"""
+
 _MAX_THETA = float(np.pi) + 1e-4
+_PMT_RADIUS_M = 19.5
 _CHUNK = 65536
 
 
@@ -102,22 +122,56 @@ def stochastic_round(values: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return (floor + (rng.random(values.shape) < values - floor)).astype(np.int64)
 
 
-class _ConditionalGenerator(keras.Model):
-    """Shared parts: condition standardisation, input checks, seeded host-side sampling."""
+def _check_features(condition_features: Any, pmt_radius_m: Any) -> tuple[str, float]:
+    if condition_features not in CONDITION_FEATURES:
+        raise ValueError(
+            f"`condition_features` must be one of {CONDITION_FEATURES}. "
+            f"Received: condition_features={condition_features!r}"
+        )
+    if not (isinstance(pmt_radius_m, (int, float, np.floating)) and np.isfinite(pmt_radius_m)
+            and pmt_radius_m > 17.7):
+        raise ValueError(
+            f"`pmt_radius_m` must be a number > 17.7 (outside the LS). Received: pmt_radius_m={pmt_radius_m!r}"
+        )
+    return str(condition_features), float(pmt_radius_m)
 
-    def __init__(self, **kwargs):
+
+def condition_feature_values(conditions, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M):
+    """The (unstandardised) condition features of ``(N, 2)`` conditions (see :data:`CONDITION_FEATURES`).
+
+    Written with ``keras.ops``: works on tensors inside the nets and on numpy arrays.
+    """
+    cond = ops.cast(conditions, "float32")
+    if condition_features == "r_theta":
+        return cond
+    r, theta = cond[:, 0:1], cond[:, 1:2]
+    cos = ops.cos(theta)
+    d = ops.sqrt(ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos, 1e-6))
+    return ops.concatenate([r * cos, r * ops.sin(theta), d, ops.log(d)], axis=-1)
+
+
+class _ConditionalGenerator(keras.Model):
+    """Shared parts: condition features and standardisation, input checks, seeded sampling."""
+
+    def __init__(self, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M, **kwargs):
         super().__init__(**kwargs)
+        self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
+        self.num_features = 2 if self.condition_features == "r_theta" else 4
         self.normalizer = keras.layers.Normalization(axis=-1, name=f"{self.name}_condition_norm")
+
+    def _features(self, conditions):
+        return condition_feature_values(conditions, self.condition_features, self.pmt_radius_m)
 
     def adapt(self, conditions: Any, *args: Any) -> None:
         """Fits the condition standardisation to training conditions ``(N, 2)``."""
-        self.normalizer.adapt(check_conditions(conditions))
+        feats = ops.convert_to_numpy(self._features(check_conditions(conditions)))
+        self.normalizer.adapt(feats)
 
     def build(self, input_shape=None):
         # Subclasses define ``hidden`` (Dense layers of ``units``) and ``out``.
         if not self.normalizer.built:
-            self.normalizer.build((None, 2))
-        shape = (None, 3)
+            self.normalizer.build((None, self.num_features))
+        shape = (None, self.num_features + 1)
         for layer in self.hidden:
             if not layer.built:
                 layer.build(shape)
@@ -134,7 +188,7 @@ class _ConditionalGenerator(keras.Model):
 
     def _standardised_inputs(self, inputs):
         inputs = ops.cast(inputs, self.compute_dtype)
-        cond = self.normalizer(inputs[:, :2])
+        cond = self.normalizer(self._features(inputs[:, :2]))
         return ops.concatenate([cond, inputs[:, 2:3]], axis=-1)
 
     def _predict_numpy(self, x: np.ndarray) -> np.ndarray:
@@ -193,6 +247,9 @@ class JunoNpeNet(_ConditionalGenerator):
         activation: Hidden activation. Default ``"tanh"`` (the slides).
         energy_mev: Deposit energy the net describes (that of its training samples) [MeV].
             Default 1.
+        condition_features: What the first layer sees of ``(R, theta)``, one of
+            :data:`CONDITION_FEATURES`. Default ``"r_theta"`` (the slides' inputs).
+        pmt_radius_m: Radius of the PMT sphere for the ``"position"`` features [m]. Default 19.5.
 
     Calling the model on ``(N, 3)`` inputs ``(R [m], theta [rad], noise)`` returns ``(N, 1)``
     non-negative n_pe values.
@@ -212,9 +269,11 @@ class JunoNpeNet(_ConditionalGenerator):
         num_layers: int = 4,
         activation: str = "tanh",
         energy_mev: float = 1.0,
+        condition_features: str = "r_theta",
+        pmt_radius_m: float = _PMT_RADIUS_M,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(condition_features=condition_features, pmt_radius_m=pmt_radius_m, **kwargs)
         self.units, self.num_layers = _check_arch(units, num_layers)
         if not (isinstance(energy_mev, (int, float, np.floating)) and np.isfinite(energy_mev) and energy_mev > 0):
             raise ValueError(f"`energy_mev` must be a positive number. Received: energy_mev={energy_mev!r}")
@@ -225,6 +284,17 @@ class JunoNpeNet(_ConditionalGenerator):
 
     def call(self, inputs):
         return self._mlp_output(inputs)
+
+    def npe_preactivation(self, inputs, training: bool = False):
+        """The output layer's input to its ``relu`` (``call == relu(npe_preactivation)``).
+
+        Used by :class:`~keras_fastsim.training.juno.QuantileTrainer` (``relu_leak``) to keep a
+        gradient where the output is 0.
+        """
+        x = self._standardised_inputs(inputs)
+        for layer in self.hidden:
+            x = layer(x, training=training)
+        return ops.matmul(x, self.out.kernel) + self.out.bias
 
     def sample_counts(self, conditions: Any, seed: int = 0) -> np.ndarray:
         """Integer p.e. counts: one generator draw per row, stochastically rounded."""
@@ -256,6 +326,7 @@ class JunoNpeNet(_ConditionalGenerator):
         return {
             "units": self.units, "num_layers": self.num_layers,
             "activation": self.activation, "energy_mev": self.energy_mev,
+            "condition_features": self.condition_features, "pmt_radius_m": self.pmt_radius_m,
         }
 
     def get_config(self):
@@ -272,13 +343,24 @@ class JunoTimeNet(_ConditionalGenerator):
         units: Width of the hidden layers (201 for ``R < 15 m``, 983 for ``R >= 15 m``).
         num_layers: Number of hidden layers (2 for ``R < 15 m``, 3 for ``R >= 15 m``).
         activation: Hidden activation. Default ``"relu"`` (the slides).
+        condition_features: What the first layer sees of ``(R, theta)``, one of
+            :data:`CONDITION_FEATURES`. Default ``"r_theta"``.
+        pmt_radius_m: Radius of the PMT sphere for the ``"position"`` features [m].
 
     References:
         The IHEP slides (NN_time); SPEC 2.1.
     """
 
-    def __init__(self, units: int = 201, num_layers: int = 2, activation: str = "relu", **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        units: int = 201,
+        num_layers: int = 2,
+        activation: str = "relu",
+        condition_features: str = "r_theta",
+        pmt_radius_m: float = _PMT_RADIUS_M,
+        **kwargs,
+    ):
+        super().__init__(condition_features=condition_features, pmt_radius_m=pmt_radius_m, **kwargs)
         self.units, self.num_layers = _check_arch(units, num_layers)
         self.activation = activation
         self.hidden = _mlp(self.units, self.num_layers, activation, "time_dense")
@@ -303,7 +385,8 @@ class JunoTimeNet(_ConditionalGenerator):
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments that define the net."""
-        return {"units": self.units, "num_layers": self.num_layers, "activation": self.activation}
+        return {"units": self.units, "num_layers": self.num_layers, "activation": self.activation,
+                "condition_features": self.condition_features, "pmt_radius_m": self.pmt_radius_m}
 
     def get_config(self):
         return super().get_config() | self.hyperparameters()
@@ -329,6 +412,9 @@ class JunoTimeModel(keras.Model):
         near_units, near_layers: Architecture of the ``R < split`` net. Defaults 201, 2.
         far_units, far_layers: Architecture of the ``R >= split`` net. Defaults 983, 3.
         activation: Hidden activation of both nets. Default ``"relu"``.
+        condition_features: Condition features of both nets (:data:`CONDITION_FEATURES`).
+            Default ``"r_theta"``.
+        pmt_radius_m: Radius of the PMT sphere for the ``"position"`` features [m].
 
     References:
         The IHEP slides (NN_time, R < 15 m / R >= 15 m); SPEC 2.1.
@@ -347,6 +433,8 @@ class JunoTimeModel(keras.Model):
         far_units: int = 983,
         far_layers: int = 3,
         activation: str = "relu",
+        condition_features: str = "r_theta",
+        pmt_radius_m: float = _PMT_RADIUS_M,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -356,8 +444,10 @@ class JunoTimeModel(keras.Model):
             )
         self.split_radius_m = float(split_radius_m)
         self.activation = activation
-        self.near = JunoTimeNet(near_units, near_layers, activation, name="time_near")
-        self.far = JunoTimeNet(far_units, far_layers, activation, name="time_far")
+        self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
+        feats = {"condition_features": self.condition_features, "pmt_radius_m": self.pmt_radius_m}
+        self.near = JunoTimeNet(near_units, near_layers, activation, name="time_near", **feats)
+        self.far = JunoTimeNet(far_units, far_layers, activation, name="time_far", **feats)
 
     def build(self, input_shape=None):
         for net in (self.near, self.far):
@@ -411,11 +501,31 @@ class JunoTimeModel(keras.Model):
             "split_radius_m": self.split_radius_m,
             "near_units": self.near.units, "near_layers": self.near.num_layers,
             "far_units": self.far.units, "far_layers": self.far.num_layers,
-            "activation": self.activation,
+            "activation": self.activation, "condition_features": self.condition_features,
+            "pmt_radius_m": self.pmt_radius_m,
         }
 
     def get_config(self):
         return super().get_config() | self.hyperparameters()
+
+
+def _load_run(run_dir: str | os.PathLike, kind: str) -> keras.Model:
+    from keras_fastsim.runs import RunError, read_manifest
+
+    manifest = read_manifest(run_dir)
+    if manifest["kind"] != kind:
+        raise RunError(f"{run_dir}: a {manifest['kind']!r} run, expected {kind!r}")
+    return keras.models.load_model(Path(run_dir) / manifest.get("model", MODEL_FILE))
+
+
+def load_juno_npe(run_dir: str | os.PathLike) -> JunoNpeNet:
+    """The NN_npe of a ``juno-npe`` run directory (any Keras backend)."""
+    return _load_run(run_dir, "juno-npe")
+
+
+def load_juno_time(run_dir: str | os.PathLike) -> JunoTimeModel:
+    """The NN_time of a ``juno-time`` run directory (any Keras backend)."""
+    return _load_run(run_dir, "juno-time")
 
 
 def export_generator(model: keras.Model, path: str | os.PathLike) -> Path:

@@ -66,7 +66,11 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from keras_fastsim.reference.juno import JunoOpticsConfig, check_track_inputs, juno_pmt_positions
+from keras_fastsim.reference.juno import (
+    JunoOpticsConfig,
+    check_track_inputs,
+    juno_pmt_positions,
+)
 
 __all__ = ["JunoFastSimulator", "JunoResponseTables", "group_steps"]
 
@@ -356,7 +360,7 @@ class JunoFastSimulator:
         Pass ``tables=JunoResponseTables.load(path)`` to reuse tables saved with
         :meth:`JunoResponseTables.save` (they belong to one pair of trained nets).
         """
-        from keras_fastsim.training.juno import load_juno_npe, load_juno_time
+        from keras_fastsim.models.juno import load_juno_npe, load_juno_time
 
         return cls(load_juno_npe(npe_run), load_juno_time(time_run), **kwargs)
 

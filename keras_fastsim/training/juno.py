@@ -1,29 +1,31 @@
-"""Training the JUNO nets NN_npe and NN_time as generators with a two-sample loss.
+"""Training the JUNO nets NN_npe and NN_time as generators with a distribution-matching loss.
 
-Why a two-sample loss (and which one)
--------------------------------------
 NN_npe and NN_time have a noise input: they are implicit generative models of a conditional
-distribution (n_pe, or a hit time, given ``(R, theta)``), so they cannot be fitted by regression.
-They are trained like the BESIII dE/dx dense net (SPEC 2.2): for a batch of reference rows
-``(R_i, theta_i, y_i)`` the generator draws ``y'_i = G(R_i, theta_i, z_i)`` for the *same*
-conditions and the loss is a two-sample statistic between the joint samples
-``{(R_i, theta_i, y_i)}`` and ``{(R_i, theta_i, y'_i)}`` (:mod:`keras_fastsim.losses.two_sample`,
-shared with the dE/dx net). Because the conditions of the two samples are identical, only the
-conditional distribution of ``y`` can make them differ, and the statistic is zero in expectation
-exactly when ``G`` reproduces it. No discriminator is needed (no GAN instabilities, one optimizer,
-a loss that is comparable across runs).
+distribution (n_pe, or a hit time, given ``(R, theta)``), so they cannot be fitted by plain
+regression. Two families of losses are implemented; the packaged configs use the first.
 
-Which statistic: measured (``experiments/juno_fastsim.py --stage loss-choice``, table in
-``docs/juno.md``). On the R < 15 m time net, the smoothed k-NN statistic
-(:class:`~keras_fastsim.losses.two_sample.SmoothKNNLoss`, the dE/dx net's loss) reached a lower
-hit-time W1 than the unbiased MMD (:class:`~keras_fastsim.losses.two_sample.MMDLoss`) after the
-same 600 steps (3.4 vs 3.9 ns) and also beat MMD given the same wall time (4.4 ns after 2,800 MMD
-steps; MMD plateaus at its noise level). It costs 4-5x more per step, though. The packaged
-configs therefore use SmoothKNN for NN_time and the cheaper MMD, plus a local conditional-mean
-term (``moment_weight``), for NN_npe. Neither met the issue's fidelity targets in the training
-budget of this machine (``docs/juno.md``).
+Quantile (pinball) loss -- :class:`QuantileTrainer`, ``loss="quantile"`` (packaged)
+-----------------------------------------------------------------------------------
+For a one-dimensional output the ideal one-noise generator is the conditional quantile function
+``G(c, z) = F^-1(Phi(z) | c)``. Each reference row ``(c, y)`` is compared with ``G(c, z)`` at noise
+levels ``u = Phi(z)`` with the pinball loss; its average over ``u`` is the CRPS, a strictly
+proper scoring rule, minimised exactly by the right conditional distribution (implicit quantile
+networks, Dabney et al. 2018). It is a per-row sum (no pairwise matrices, any batch size), needs
+no second draw of conditions, and makes the net increasing in its noise, which the fast path's
+first-hit draw uses. NN_npe adds a Poisson-deviance term on the noise-averaged output (the mean
+count that the total p.e. sums). Measured against the two-sample losses in ``docs/juno.md``.
 
-Features of the loss: the conditions and the output are standardised with the training data's
+Two-sample statistics -- :class:`GeneratorTrainer` (``"mmd"``, ``"smoothknn"``, ``"energy"``)
+--------------------------------------------------------------------------------------------
+Like the BESIII dE/dx dense net (SPEC 2.2): for a batch of reference rows ``(R_i, theta_i, y_i)``
+the generator draws outputs for an independent batch of conditions and the loss is a two-sample
+statistic between the joint samples (:mod:`keras_fastsim.losses.two_sample`, shared with the
+dE/dx net); it vanishes in expectation exactly when ``G`` reproduces the conditional
+distribution. SmoothKNN beat MMD on the R < 15 m time net (3.4 vs 3.9 ns after 600 steps), the
+quantile loss beat both at equal wall time (3.2 ns) and reached 0.9 ns with the larger batches
+and longer training it makes affordable (``docs/juno.md``).
+
+Features of a two-sample loss: the conditions and the output are standardised with the training data's
 mean and standard deviation (stored in the trainer's config); the output is multiplied by
 ``output_weight`` so that the kernels resolve it more finely than the conditions.
 
@@ -45,25 +47,39 @@ import yaml
 
 from keras_fastsim.io.atomic import atomic_path
 from keras_fastsim.losses.two_sample import get_two_sample_loss
-from keras_fastsim.models.juno import CONDITION_COLUMNS, JunoNpeNet, JunoTimeModel, check_conditions
+from keras_fastsim.models.juno import (
+    CONDITION_COLUMNS,
+    MODEL_FILE,
+    JunoNpeNet,
+    JunoTimeModel,
+    check_conditions,
+    load_juno_npe,
+    load_juno_time,
+)
 from keras_fastsim.training.fit import fit_with_checkpoints
 from keras_fastsim.training.strategy import get_strategy
 
 __all__ = [
-    "GeneratorTrainer",
     "MODEL_FILE",
+    "GeneratorTrainer",
+    "QuantileTrainer",
+    "average_checkpoint_weights",
     "fit_generator",
     "load_juno_npe",
     "load_juno_time",
+    "pinball_loss",
+    "poisson_deviance",
     "train_juno_npe",
     "train_juno_time",
 ]
 
-MODEL_FILE = "model.keras"
 MIN_TIME_NS = 0.1
 """Hit times below this are clipped for training (see :func:`train_juno_time`)."""
 CONFIG_FILE = "config.yaml"
 _TRANSFORMS = ("identity", "log", "tof_residual")
+QUANTILE_LOSS = "quantile"
+"""Loss name of :class:`QuantileTrainer` (a per-row proper scoring rule, not a two-sample statistic)."""
+_R_BIN_M = 0.5  # width of the radius bins of ``r_balance`` sampling
 _PMT_RADIUS_M = 19.5
 _V_LS_M_PER_NS = 0.299792458 / 1.53  # group velocity in the LS (reference config ng_ls)
 
@@ -221,6 +237,172 @@ class GeneratorTrainer(keras.Model):
         return cls(**config)
 
 
+def pinball_loss(y, g, u):
+    """The pinball (quantile) loss ``rho_u(y - g) = (y - g) (u - 1[y < g])``, elementwise.
+
+    ``E_y[rho_u(y - g)]`` is minimised by the ``u``-quantile of ``y``; averaged over
+    ``u ~ U(0, 1)`` it is half the continuous ranked probability score (CRPS) of the
+    distribution of ``g(u)`` (Gneiting and Raftery 2007), a strictly proper scoring rule.
+    At ``y = g`` the gradient with respect to ``g`` is ``-u`` (the convention of the
+    ``1[y < g]`` indicator).
+    """
+    r = y - g
+    return r * (u - tf.cast(r < 0.0, r.dtype))
+
+
+def poisson_deviance(y, mu, eps: float = 1e-4):
+    """The Poisson deviance ``2 (y log(y / mu) - (y - mu))`` per row, with ``mu + eps`` in the log.
+
+    Its expectation over ``y`` is minimised by ``mu = E[y]`` (up to ``eps``);
+    ``d/d mu = 2 (1 - y / (mu + eps))``. For an estimate ``mu = s X`` with a noisy ``X`` the
+    minimiser over the scale ``s`` is still unbiased (``E[s X] = E[y]`` when ``E X = 1``).
+    """
+    mu_e = mu + eps
+    ylogy = tf.where(y > 0, y * tf.math.log(tf.maximum(y, eps) / mu_e), tf.zeros_like(y))
+    return 2.0 * (ylogy - (y - mu))
+
+
+@keras.saving.register_keras_serializable(package="keras_fastsim")
+class QuantileTrainer(keras.Model):
+    """Trains a one-noise generator as the conditional quantile function of its output.
+
+    For a batch of rows ``(c_i, y_i)`` the generator is evaluated at ``num_levels``
+    stratified probability levels per row, ``u_ik = (k + v_i) / K`` (``v_i ~ U(0, 1)``), i.e.
+    at the noise values ``z_ik = Phi^-1(u_ik)``, and the loss is the pinball loss
+    :func:`pinball_loss` of ``y_i`` against ``G(c_i, z_ik)`` at level ``u_ik``. Its
+    expectation over the data and the levels is the CRPS of the generated conditional
+    distribution, which is minimised exactly when ``G(c, Phi^-1(u))`` is the conditional
+    ``u``-quantile of ``y`` for every ``c``: ``G(c, Z)`` with ``Z ~ N(0, 1)`` then has the
+    conditional distribution of ``y``, and ``G`` is increasing in its noise (a quantile
+    function), which the fast path's first-hit draw uses. Unlike a two-sample statistic it is a
+    sum over rows: no pairwise matrices, any batch size, and no coupling between the
+    generated and the reference conditions (implicit quantile networks, Dabney et al. 2018).
+
+    ``mean_weight > 0`` adds the Poisson deviance (:func:`poisson_deviance`) of ``y_i`` against
+    the noise average ``mu_i = mean_k G(c_i, z_ik)`` (stratified over the ``K`` levels, an
+    unbiased estimate of ``E_z G``). It pins the conditional mean directly -- what the total p.e.
+    of an event sums -- while the pinball term alone reaches the mean of a count (a step
+    function of the noise) only through the positions of the steps, which a smooth net blurs
+    (measured: about -8 % at weight 1, ``docs/juno.md``). Both terms are minimised by the true
+    conditional distribution, so they do not compete at the optimum; the weight sets how much
+    the blurred steps may bias the mean.
+
+    ``level_scale > 1`` draws the noise of the levels from ``N(0, level_scale^2)`` instead of
+    ``N(0, 1)`` (``z_ik = level_scale * Phi^-1((k + v_i) / K)``, each at its own level
+    ``u_ik = Phi(z_ik)``). The pinball loss is minimised by the ``u``-quantile at *every* level,
+    so the optimum is unchanged; the tails of the distribution (e.g. the slow scintillation and
+    re-emission tail of the hit times beyond the 99 % quantile) just get more training rows.
+    It cannot be combined with the mean term (whose noise average needs ``N(0, 1)``).
+
+    ``relu_leak > 0`` (for a generator ending in ``relu``, i.e. NN_npe) replaces the gradient of
+    the final ``relu`` by ``1[x > 0] + relu_leak`` (straight-through: the output values are
+    unchanged), so that conditions where the output is ``0`` for every level keep a gradient
+    and the output cannot die.
+
+    Args:
+        generator: A :class:`~keras_fastsim.models.juno.JunoNpeNet` or
+            :class:`~keras_fastsim.models.juno.JunoTimeNet`.
+        num_levels: Stratified levels per row (``K``). Default 4.
+        mean_weight: Weight of the Poisson mean term (0: off). Default 0.
+        relu_leak: Straight-through gradient slope of a final ``relu`` below 0. Default 0.
+        level_scale: Standard deviation of the noise at which the levels are drawn (>= 1).
+            Default 1.
+        loss_scale: The loss is divided by this (a typical output scale), so that its values
+            are of order one. Default 1.
+        seed: Seed of the levels.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        num_levels: int = 4,
+        mean_weight: float = 0.0,
+        relu_leak: float = 0.0,
+        level_scale: float = 1.0,
+        loss_scale: float = 1.0,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(num_levels, bool) or not isinstance(num_levels, (int, np.integer)) or num_levels < 1:
+            raise ValueError(f"`num_levels` must be a positive integer. Received: num_levels={num_levels!r}")
+        for name, value in (("mean_weight", mean_weight), ("relu_leak", relu_leak)):
+            if not (isinstance(value, (int, float, np.floating)) and value >= 0):
+                raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+        if not (isinstance(level_scale, (int, float, np.floating)) and level_scale >= 1.0):
+            raise ValueError(f"`level_scale` must be a number >= 1. Received: level_scale={level_scale!r}")
+        if level_scale != 1.0 and mean_weight > 0:
+            raise ValueError(
+                "`level_scale` != 1 cannot be combined with the mean term. "
+                f"Received: level_scale={level_scale!r}, mean_weight={mean_weight!r}"
+            )
+        if not (isinstance(loss_scale, (int, float, np.floating)) and loss_scale > 0):
+            raise ValueError(f"`loss_scale` must be > 0. Received: loss_scale={loss_scale!r}")
+        if relu_leak > 0 and not hasattr(generator, "npe_preactivation"):
+            raise ValueError(
+                "`relu_leak` needs a generator with a final relu (JunoNpeNet). "
+                f"Received: generator={type(generator).__name__}"
+            )
+        self.generator = generator
+        self.num_levels = int(num_levels)
+        self.mean_weight = float(mean_weight)
+        self.relu_leak = float(relu_leak)
+        self.level_scale = float(level_scale)
+        self.loss_scale = float(loss_scale)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def build(self, input_shape=None):
+        if not self.generator.built:
+            self.generator.build((None, 3))
+        self.built = True
+
+    def call(self, conditions, training=False):
+        """``(B, 2K)``: the generator at the ``K`` levels of each row, then the levels ``u``."""
+        c = ops_cast(conditions)[:, :2]
+        b, k = tf.shape(c)[0], self.num_levels
+        v = keras.random.uniform((b, 1), seed=self.seed_generator)
+        u = (tf.cast(tf.range(k), tf.float32)[None, :] + v) / float(k)
+        u = tf.clip_by_value(u, 1e-6, 1.0 - 1e-6)
+        z = tf.math.ndtri(u)
+        if self.level_scale != 1.0:
+            z = self.level_scale * z
+            u = tf.clip_by_value(0.5 * tf.math.erfc(-z / np.sqrt(2.0)), 1e-7, 1.0 - 1e-7)  # Phi(z)
+        x = tf.concat([tf.repeat(c, k, axis=0), tf.reshape(z, (-1, 1))], axis=-1)
+        if self.relu_leak > 0:
+            pre = self.generator.npe_preactivation(x, training=training)
+            g = tf.nn.relu(pre) + self.relu_leak * (pre - tf.stop_gradient(pre))
+        else:
+            g = self.generator(x, training=training)
+        return tf.concat([tf.reshape(g, (b, k)), u], axis=-1)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        k = self.num_levels
+        g, u = y_pred[:, :k], y_pred[:, k:]
+        y = tf.reshape(tf.cast(y, tf.float32), (-1, 1))
+        loss = tf.reduce_mean(pinball_loss(y, g, u))
+        if self.mean_weight > 0:
+            mu = tf.reduce_mean(g, axis=1, keepdims=True)
+            loss = loss + self.mean_weight * tf.reduce_mean(poisson_deviance(y, mu))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / (self.loss_scale * tf.cast(replicas, loss.dtype))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "num_levels": self.num_levels, "mean_weight": self.mean_weight,
+            "relu_leak": self.relu_leak, "level_scale": self.level_scale, "loss_scale": self.loss_scale,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        return cls(**config)
+
+
 _BUMP_CENTRES = np.array(
     [(a, b) for a in np.linspace(-1.8, 1.2, 6) for b in np.linspace(-2.0, 2.0, 7)], np.float32
 )
@@ -271,30 +453,93 @@ def _split_events(events: np.ndarray, validation_fraction: float, seed: int) -> 
     return np.isin(events, val_events)
 
 
-def random_batches(
-    cond: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int
-) -> tf.data.Dataset:
-    """``steps`` batches of rows drawn uniformly with replacement, a new draw every epoch.
+def _check_balance(r_balance: Any) -> float:
+    if not (isinstance(r_balance, (int, float, np.floating)) and 0.0 <= r_balance <= 1.0):
+        raise ValueError(f"`r_balance` must be in [0, 1]. Received: r_balance={r_balance!r}")
+    return float(r_balance)
 
-    Each element is ``(x (B, 4), y (B, 1))``: ``x[:, :2]`` the conditions of the rows ``y``,
-    ``x[:, 2:4]`` the conditions of ``B`` further, independent rows (for the generator).
+
+def random_batches(
+    cond: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int, *,
+    paired: bool = True, r_balance: float = 0.0,
+) -> tf.data.Dataset:
+    """``steps`` batches of rows drawn with replacement, a new draw every epoch.
+
+    With ``paired=True`` each element is ``(x (B, 4), y (B, 1))``: ``x[:, :2]`` the conditions
+    of the rows ``y``, ``x[:, 2:4]`` the conditions of ``B`` further, independent rows (for the
+    generator of a two-sample loss); with ``paired=False`` it is ``(x (B, 2), y (B, 1))``.
+
+    ``r_balance`` flattens the radius distribution of the batches: the rows are grouped in
+    0.5 m bins of ``R`` and a bin holding ``n_b`` rows is drawn with probability
+    ``~ n_b^(1 - r_balance)``, then a row uniformly within it (0: every row equally likely, the
+    deposits' volume distribution; 1: every radius bin equally likely, so the few deposits near
+    the centre get as many rows as those near the wall). For a per-row proper scoring rule
+    (:class:`QuantileTrainer`) this moves capacity between radii without changing the optimum;
+    it is not used with two-sample losses, whose target is the joint distribution.
 
     Sampling indices (``tf.data.Dataset.random``) instead of shuffling the table keeps the cost
     of an epoch independent of the table size (an n_pe table has 17,612 rows per deposit).
     """
+    r_balance = _check_balance(r_balance)
     n = len(cond)
-    cond_t = tf.constant(cond.astype(np.float32))
-    y_t = tf.constant(y.astype(np.float32).reshape(-1, 1))
+    order = np.argsort(cond[:, 0], kind="stable")
+    cond_t = tf.constant(cond[order].astype(np.float32))
+    y_t = tf.constant(y[order].astype(np.float32).reshape(-1, 1))
+    bins = np.floor(cond[order, 0] / _R_BIN_M).astype(np.int64)
+    _, start, count = np.unique(bins, return_index=True, return_counts=True)
+    prob = count.astype(np.float64) ** (1.0 - r_balance)
+    cdf = np.cumsum(prob / prob.sum())
+    cdf_t = tf.constant(cdf[:-1].astype(np.float64))
+    start_t, count_t = tf.constant(start.astype(np.int64)), tf.constant(count.astype(np.int64))
+    per_row = 2 if paired else 1
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = ds.batch(2 * batch_size, drop_remainder=True).take(steps)
+    ds = ds.batch(2 * per_row * batch_size, drop_remainder=True).take(steps)
+
+    def index(r):
+        if r_balance == 0.0:
+            return tf.math.floormod(r[: per_row * batch_size], n)
+        a, b = r[: per_row * batch_size], r[per_row * batch_size :]
+        u = tf.cast(tf.math.floormod(a, 2**32), tf.float64) / 2.0**32  # the values are uint32
+        bin_idx = tf.searchsorted(cdf_t, u, side="right")
+        return tf.gather(start_t, bin_idx) + tf.math.floormod(b, tf.gather(count_t, bin_idx))
 
     def gather(r):
-        idx = tf.math.floormod(r, n)
-        real, fake = idx[:batch_size], idx[batch_size:]
-        x = tf.concat([tf.gather(cond_t, real), tf.gather(cond_t, fake)], axis=-1)
+        idx = index(r)
+        real = idx[:batch_size]
+        x = tf.gather(cond_t, real)
+        if paired:
+            x = tf.concat([x, tf.gather(cond_t, idx[batch_size:])], axis=-1)
         return x, tf.gather(y_t, real)
 
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def average_checkpoint_weights(generator: keras.Model, out_dir: str | os.PathLike, epochs: int) -> list[str]:
+    """Sets ``generator``'s weights to the mean of those in the last ``epochs`` epoch checkpoints.
+
+    Stochastic weight averaging (Izmailov et al. 2018) over the end of one training run: the
+    checkpoints ``out_dir/checkpoints/epoch_NNN.keras`` (written by
+    :func:`~keras_fastsim.training.fit.fit_with_checkpoints`) hold the trainer, whose
+    ``generator`` weights are averaged. Returns the names of the checkpoints used.
+
+    Raises:
+        ValueError: ``epochs < 1`` or fewer checkpoints than ``epochs``.
+    """
+    from keras_fastsim.training.fit import CHECKPOINT_DIR
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"`average_epochs` must be a positive integer. Received: average_epochs={epochs!r}")
+    files = sorted((Path(out_dir) / CHECKPOINT_DIR).glob("epoch_*.keras"))[-int(epochs):]
+    if len(files) < epochs:
+        raise ValueError(
+            f"`average_epochs` needs {epochs} checkpoints in {out_dir}. Received: {len(files)} checkpoints"
+        )
+    total = None
+    for path in files:
+        weights = keras.models.load_model(path).generator.get_weights()
+        total = weights if total is None else [a + b for a, b in zip(total, weights)]
+    generator.set_weights([w / len(files) for w in total])
+    return [f.name for f in files]
 
 
 def fit_generator(
@@ -321,11 +566,19 @@ def fit_generator(
     verbose: int | str,
     moment_weight: float = 0.0,
     moment_orders: int = 1,
+    num_levels: int = 4,
+    mean_weight: float = 0.0,
+    relu_leak: float = 0.0,
+    r_balance: float = 0.0,
+    level_scale: float = 1.0,
+    average_epochs: int = 1,
 ) -> pd.DataFrame:
-    """Trains ``generator`` in a :class:`GeneratorTrainer` on ``(cond, y)`` rows into ``out_dir``.
+    """Trains ``generator`` on ``(cond, y)`` rows into ``out_dir``.
 
-    Rows where ``val_mask`` is true are held out for the validation statistic. Keyword
-    arguments as in :func:`train_juno_npe`. Returns the history table.
+    ``loss="quantile"`` uses a :class:`QuantileTrainer` (``num_levels``, ``mean_weight``,
+    ``relu_leak``; batches drawn with ``r_balance``), any two-sample loss name a
+    :class:`GeneratorTrainer`. Rows where ``val_mask`` is true are held out for the validation
+    loss. Keyword arguments as in :func:`train_juno_npe`. Returns the history table.
     """
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
                         ("batch_size", batch_size), ("lr_halving_epochs", lr_halving_epochs),
@@ -339,20 +592,36 @@ def fit_generator(
         raise ValueError(
             f"Too few training rows: {len(train_c)} (need >= 2 * batch_size). Received: batch_size={batch_size}"
         )
-    mean, std = _feature_stats(train_c, train_y, output_transform)
-    train_ds = random_batches(train_c, train_y, batch_size, steps_per_epoch, seed)
+    quantile = loss == QUANTILE_LOSS
+    r_balance = _check_balance(r_balance)
+    if r_balance > 0 and not quantile:
+        raise ValueError(
+            f"`r_balance` > 0 needs loss={QUANTILE_LOSS!r} (a two-sample loss targets the joint "
+            f"distribution). Received: loss={loss!r}, r_balance={r_balance}"
+        )
+    batches = {"paired": not quantile, "r_balance": r_balance}
+    train_ds = random_batches(train_c, train_y, batch_size, steps_per_epoch, seed, **batches)
     val_ds = None
     if val_mask.sum() >= batch_size:
-        val_ds = random_batches(cond[val_mask], y[val_mask], batch_size, validation_steps, seed + 1)
+        val_ds = random_batches(cond[val_mask], y[val_mask], batch_size, validation_steps, seed + 1, **batches)
     keras.utils.set_random_seed(seed)
     dist = get_strategy(strategy)
     with dist.scope():
-        trainer = GeneratorTrainer(
-            generator, mean, std, loss=loss, loss_config=loss_config,
-            output_transform=output_transform, output_weight=output_weight,
-            moment_weight=moment_weight, moment_orders=moment_orders, seed=seed,
-        )
-        trainer.build((None, 4))
+        if quantile:
+            scale = float(np.mean(np.abs(train_y - np.median(train_y)))) or 1.0
+            trainer = QuantileTrainer(
+                generator, num_levels=num_levels, mean_weight=mean_weight, relu_leak=relu_leak,
+                level_scale=level_scale, loss_scale=scale, seed=seed,
+            )
+            trainer.build((None, 2))
+        else:
+            mean, std = _feature_stats(train_c, train_y, output_transform)
+            trainer = GeneratorTrainer(
+                generator, mean, std, loss=loss, loss_config=loss_config,
+                output_transform=output_transform, output_weight=output_weight,
+                moment_weight=moment_weight, moment_orders=moment_orders, seed=seed,
+            )
+            trainer.build((None, 4))
         schedule = keras.optimizers.schedules.ExponentialDecay(
             learning_rate, decay_steps=int(lr_halving_epochs) * steps_per_epoch, decay_rate=0.5,
             staircase=True,
@@ -360,10 +629,13 @@ def fit_generator(
         optimizer = keras.optimizers.Adam(schedule)
         optimizer.build(trainer.trainable_variables)
         trainer.compile(optimizer=optimizer, jit_compile=jit_compile)
-    return fit_with_checkpoints(
+    history = fit_with_checkpoints(
         trainer, train_ds, val_ds, out_dir, epochs=epochs,
         patience=patience if val_ds is not None else None, verbose=verbose,
     )
+    if average_epochs > 1:
+        average_checkpoint_weights(generator, out_dir, average_epochs)
+    return history
 
 
 def _as_table(samples: Any, attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -398,6 +670,12 @@ def train_juno_npe(
     output_weight: float = 2.0,
     moment_weight: float = 0.0,
     moment_orders: int = 1,
+    num_levels: int = 4,
+    mean_weight: float = 0.0,
+    relu_leak: float = 0.0,
+    r_balance: float = 0.0,
+    level_scale: float = 1.0,
+    average_epochs: int = 1,
     epochs: int = 20,
     steps_per_epoch: int = 100,
     validation_steps: int = 10,
@@ -420,11 +698,23 @@ def train_juno_npe(
             checkpoints. Rerunning an interrupted training resumes it.
         model_config: Keyword arguments of :class:`~keras_fastsim.models.juno.JunoNpeNet`.
         energy_mev: Deposit energy of the samples [MeV], stored in the net.
-        loss: Two-sample loss (``"mmd"`` default, ``"smoothknn"``, ``"energy"``).
-        loss_config: Its constructor arguments.
-        output_weight: Weight of the n_pe feature in the loss.
+        loss: ``"quantile"`` (:class:`QuantileTrainer`: pinball loss at stratified noise
+            levels, plus the mean term) or a two-sample loss (``"mmd"`` default,
+            ``"smoothknn"``, ``"energy"``; :class:`GeneratorTrainer`).
+        loss_config: Constructor arguments of a two-sample loss.
+        output_weight: Weight of the n_pe feature in a two-sample loss.
         moment_weight: Weight of the local-moment term (see :class:`GeneratorTrainer`).
         moment_orders: Orders of the local moments (1 or 2).
+        num_levels: ``"quantile"``: stratified noise levels per row.
+        mean_weight: ``"quantile"``: weight of the Poisson deviance of the noise-averaged
+            output (the conditional mean n_pe).
+        relu_leak: ``"quantile"``: straight-through gradient slope of the final relu below 0.
+        level_scale: ``"quantile"``: standard deviation of the noise of the levels (>= 1; more
+            training rows in the tails, see :class:`QuantileTrainer`).
+        average_epochs: The saved net has the mean weights of the last ``average_epochs``
+            epochs (:func:`average_checkpoint_weights`; 1: the final weights).
+        r_balance: ``"quantile"``: flattening of the radius distribution of the batches
+            (0: as in the data, 1: uniform in R; see :func:`random_batches`).
         epochs: Epochs of ``steps_per_epoch`` random batches.
         steps_per_epoch: Batches per epoch.
         validation_steps: Batches of held-out deposits per validation.
@@ -458,8 +748,9 @@ def train_juno_npe(
         net.build((None, 3))
     training = dict(
         loss=loss, loss_config=loss_config, output_transform="identity", output_weight=output_weight,
-        moment_weight=moment_weight, moment_orders=moment_orders,
-        epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+        moment_weight=moment_weight, moment_orders=moment_orders, num_levels=num_levels,
+        mean_weight=mean_weight, relu_leak=relu_leak, r_balance=r_balance, level_scale=level_scale,
+        average_epochs=average_epochs, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         batch_size=batch_size, learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs,
         patience=patience, strategy=strategy, jit_compile=jit_compile, seed=seed, verbose=verbose,
     )
@@ -468,7 +759,7 @@ def train_juno_npe(
         net.save(tmp)
     training.pop("verbose")
     _write_config(out_dir, {"model": net.hyperparameters(), "training": training | {
-        "validation_fraction": validation_fraction, "n_rows": int(len(table)),
+        "validation_fraction": validation_fraction, "n_rows": len(table),
         "n_deposits": int(table["event"].nunique())}})
     update_manifest(out_dir, "juno-npe", model=MODEL_FILE, energy_mev=float(energy_mev))
     return net
@@ -485,6 +776,12 @@ def train_juno_time(
     output_weight: float = 2.0,
     moment_weight: float = 0.0,
     moment_orders: int = 1,
+    num_levels: int = 4,
+    mean_weight: float = 0.0,
+    relu_leak: float = 0.0,
+    r_balance: float = 0.0,
+    level_scale: float = 1.0,
+    average_epochs: int = 1,
     epochs: int = 20,
     steps_per_epoch: int = 100,
     far_steps_per_epoch: int | None = None,
@@ -492,6 +789,8 @@ def train_juno_time(
     batch_size: int = 1024,
     far_batch_size: int | None = None,
     learning_rate: float = 1e-3,
+    far_learning_rate: float | None = None,
+    nets: tuple[str, ...] = ("near", "far"),
     lr_halving_epochs: int = 8,
     validation_fraction: float = 0.1,
     patience: int | None = None,
@@ -505,18 +804,20 @@ def train_juno_time(
     Rows with ``R < split_radius_m`` train the near net (``out_dir/near``), the others the far
     net (``out_dir/far``); the assembled :class:`~keras_fastsim.models.juno.JunoTimeModel` is
     saved to ``out_dir/model.keras``. Arguments as in :func:`train_juno_npe`;
-    ``far_steps_per_epoch`` / ``far_batch_size`` override them for the (much larger) far net.
+    ``far_steps_per_epoch`` / ``far_batch_size`` / ``far_learning_rate`` override them for the
+    (much larger) far net. ``nets`` names the nets to train; a net left out keeps its weights
+    from the model already saved in ``out_dir`` (to retrain one net of a run).
 
     Args:
         samples: :class:`~keras_fastsim.reference.juno.TrainingSamples`, its ``time`` DataFrame
             (columns ``event, R, theta, t``) or the path of such a parquet file.
         out_dir: Run directory.
         model_config: Keyword arguments of :class:`~keras_fastsim.models.juno.JunoTimeModel`.
-        loss, loss_config, output_weight, moment_weight, moment_orders: The two-sample loss,
-            see :class:`GeneratorTrainer`.
+        loss, loss_config, output_weight, moment_weight, moment_orders, num_levels,
+            mean_weight, relu_leak, r_balance, level_scale, average_epochs: See :func:`train_juno_npe`.
         output_transform: ``"identity"`` or ``"log"`` for the time feature of the loss.
         epochs, steps_per_epoch, far_steps_per_epoch, validation_steps, batch_size,
-        far_batch_size, learning_rate, lr_halving_epochs, validation_fraction, patience,
+        far_batch_size, learning_rate, far_learning_rate, lr_halving_epochs, validation_fraction, patience,
         strategy, jit_compile, seed, verbose: See :func:`train_juno_npe`.
 
     Returns:
@@ -536,59 +837,51 @@ def train_juno_time(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     val_mask = _split_events(table["event"].to_numpy(), validation_fraction, seed)
+    nets = tuple(nets)
+    if not nets or any(n not in ("near", "far") for n in nets):
+        raise ValueError(f"`nets` must name 'near' and/or 'far'. Received: nets={nets!r}")
     keras.utils.set_random_seed(seed)
     with get_strategy(strategy).scope():
         model = JunoTimeModel(**(model_config or {}))
         model.adapt(cond[~val_mask], t[~val_mask])
         model.build((None, 3))
+        if len(nets) < 2:
+            saved = keras.models.load_model(out_dir / MODEL_FILE)
+            keep = "far" if nets == ("near",) else "near"
+            getattr(model, keep).set_weights(getattr(saved, keep).get_weights())
     near = cond[:, 0] < model.split_radius_m
     base = dict(
         loss=loss, loss_config=loss_config, output_transform=output_transform,
         output_weight=output_weight, moment_weight=moment_weight, moment_orders=moment_orders,
-        epochs=epochs,
-        validation_steps=validation_steps,
-        learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs, patience=patience,
+        num_levels=num_levels, mean_weight=mean_weight, relu_leak=relu_leak, r_balance=r_balance,
+        level_scale=level_scale, average_epochs=average_epochs, epochs=epochs,
+        validation_steps=validation_steps, lr_halving_epochs=lr_halving_epochs, patience=patience,
         strategy=strategy, jit_compile=jit_compile, verbose=verbose,
     )
     parts = (
-        ("near", model.near, near, steps_per_epoch, batch_size, seed),
-        ("far", model.far, ~near, far_steps_per_epoch or steps_per_epoch, far_batch_size or batch_size, seed + 1),
+        ("near", model.near, near, steps_per_epoch, batch_size, learning_rate, seed),
+        ("far", model.far, ~near, far_steps_per_epoch or steps_per_epoch, far_batch_size or batch_size,
+         far_learning_rate or learning_rate, seed + 1),
     )
-    for name, net, rows, steps, batch, part_seed in parts:
+    for name, net, rows, steps, batch, lr, part_seed in parts:
+        if name not in nets:
+            continue
         if rows.sum() < 2 * batch:
             raise ValueError(
                 f"Too few hit times for the {name} net: {int(rows.sum())} rows (need >= 2 * batch). "
                 f"Received: batch_size={batch}"
             )
         fit_generator(net, cond[rows], t[rows], val_mask[rows], out_dir / name,
-                       steps_per_epoch=steps, batch_size=batch, seed=part_seed, **base)
+                       steps_per_epoch=steps, batch_size=batch, learning_rate=lr, seed=part_seed, **base)
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         model.save(tmp)
     base.pop("verbose")
     _write_config(out_dir, {"model": model.hyperparameters(), "training": base | {
         "steps_per_epoch": steps_per_epoch, "far_steps_per_epoch": far_steps_per_epoch,
-        "batch_size": batch_size, "far_batch_size": far_batch_size, "seed": seed,
-        "validation_fraction": validation_fraction, "n_rows": int(len(table)),
+        "batch_size": batch_size, "far_batch_size": far_batch_size, "learning_rate": learning_rate,
+        "far_learning_rate": far_learning_rate, "seed": seed,
+        "validation_fraction": validation_fraction, "n_rows": len(table),
         "n_rows_near": int(near.sum()), "n_deposits": int(table["event"].nunique())}})
     update_manifest(out_dir, "juno-time", model=MODEL_FILE, near="near", far="far",
                     split_radius_m=model.split_radius_m)
     return model
-
-
-def _load(run_dir: str | os.PathLike, kind: str) -> keras.Model:
-    from keras_fastsim.runs import RunError, read_manifest
-
-    manifest = read_manifest(run_dir)
-    if manifest["kind"] != kind:
-        raise RunError(f"{run_dir}: a {manifest['kind']!r} run, expected {kind!r}")
-    return keras.models.load_model(Path(run_dir) / manifest.get("model", MODEL_FILE))
-
-
-def load_juno_npe(run_dir: str | os.PathLike) -> JunoNpeNet:
-    """The NN_npe of a ``juno-npe`` run directory."""
-    return _load(run_dir, "juno-npe")
-
-
-def load_juno_time(run_dir: str | os.PathLike) -> JunoTimeModel:
-    """The NN_time of a ``juno-time`` run directory."""
-    return _load(run_dir, "juno-time")

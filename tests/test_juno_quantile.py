@@ -1,0 +1,229 @@
+"""JUNO nets: the quantile (pinball) + mean-term training, position features, R-balanced batches."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_fastsim.models.juno import (
+    JunoNpeNet,
+    JunoTimeModel,
+    JunoTimeNet,
+    condition_feature_values,
+)
+from keras_fastsim.training.juno import (
+    QuantileTrainer,
+    _split_events,
+    fit_generator,
+    pinball_loss,
+    poisson_deviance,
+    random_batches,
+)
+
+
+# -- the loss terms --------------------------------------------------------------------
+def test_pinball_gradient_sign_and_minimiser():
+    y = tf.constant(np.random.default_rng(0).exponential(2.0, 20000).astype(np.float32))
+    for u in (0.1, 0.5, 0.9):
+        g = tf.Variable(1.0)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(pinball_loss(y, g, u))
+        # d/dg E[rho] = F(g) - u: negative where g is below the u-quantile
+        q = float(np.quantile(y.numpy(), u))
+        assert float(tape.gradient(loss, g)) == pytest.approx(float(np.mean(y.numpy() < 1.0)) - u, abs=1e-3)
+        grid = np.linspace(0.0, 8.0, 801).astype(np.float32)
+        values = [float(tf.reduce_mean(pinball_loss(y, float(v), u))) for v in grid]
+        assert grid[int(np.argmin(values))] == pytest.approx(q, abs=0.02)
+    # at y == g the gradient pushes g up (by u): a dead relu output can recover
+    g = tf.Variable(0.0)
+    with tf.GradientTape() as tape:
+        loss = pinball_loss(tf.constant(0.0), g, 0.3)
+    assert float(tape.gradient(loss, g)) == pytest.approx(-0.3)
+
+
+def test_poisson_deviance_gradient_sign_and_minimiser():
+    rng = np.random.default_rng(1)
+    y = tf.constant(rng.poisson(0.08, 50000).astype(np.float32))
+    mean = float(tf.reduce_mean(y))
+    for mu0, sign in ((0.04, -1.0), (0.2, 1.0)):
+        mu = tf.Variable(mu0)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(poisson_deviance(y, mu))
+        assert np.sign(float(tape.gradient(loss, mu))) == sign
+    grid = np.linspace(0.02, 0.2, 181).astype(np.float32)
+    values = [float(tf.reduce_mean(poisson_deviance(y, float(v)))) for v in grid]
+    assert grid[int(np.argmin(values))] == pytest.approx(mean, abs=0.0011)
+    assert float(tf.reduce_min(poisson_deviance(tf.constant([0.0, 2.0]), tf.constant([0.0, 2.0])))) >= -1e-3
+    # a noisy unbiased estimate s * X (E X = 1) of the mean: the optimal scale is still E[y]
+    x = tf.constant(rng.choice([0.5, 1.5], y.shape[0]).astype(np.float32))
+    scales = np.linspace(0.04, 0.12, 161).astype(np.float32)
+    values = [float(tf.reduce_mean(poisson_deviance(y, float(v) * x))) for v in scales]
+    assert scales[int(np.argmin(values))] == pytest.approx(mean, abs=0.002)
+
+
+# -- the trainer on toys ---------------------------------------------------------------
+def _toy_npe(n, seed):
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(0, 17, n)
+    theta = np.arccos(rng.uniform(-1, 1, n))
+    mu = 0.3 + 1.2 * np.exp(-((r / 17.0) * (1 - np.cos(theta))) * 3.0) * (r / 17.0)
+    return np.column_stack([r, theta]).astype(np.float32), rng.poisson(mu).astype(np.float32), mu
+
+
+def test_quantile_trainer_learns_poisson_mean(tmp_path):
+    cond, y, mu = _toy_npe(60000, 0)
+    keras.utils.set_random_seed(0)
+    net = JunoNpeNet(units=32, num_layers=2, condition_features="position")
+    net.adapt(cond)
+    net.build((None, 3))
+    before = net.mean_npe(cond[:3000], num_nodes=16)
+    val = np.zeros(len(cond), bool)
+    fit_generator(
+        net, cond, y, val, tmp_path / "npe", loss="quantile", loss_config=None, output_transform="identity",
+        output_weight=1.0, epochs=3, steps_per_epoch=100, validation_steps=1, batch_size=512,
+        learning_rate=3e-3, lr_halving_epochs=2, patience=None, strategy="default", jit_compile=False,
+        seed=0, verbose=0, num_levels=4, mean_weight=1.0, relu_leak=0.01, r_balance=0.5,
+    )
+    after = net.mean_npe(cond[:3000], num_nodes=16)
+    err_before = np.mean(np.abs(before - mu[:3000]) / mu[:3000])
+    err_after = np.mean(np.abs(after - mu[:3000]) / mu[:3000])
+    assert err_after < 0.15 < err_before
+    # a generator of counts: stochastic rounding of its draws has the mean, and more spread than
+    # a noise-free net (Bernoulli, var mu (1 - mu)); short training leaves it below Poisson's mu
+    counts = net.sample_counts(np.repeat(cond[:1], 40000, axis=0), seed=3)
+    assert counts.mean() == pytest.approx(mu[0], rel=0.15)
+    assert 1.2 * mu[0] * (1 - mu[0]) < counts.var() < 1.2 * mu[0]
+
+
+def test_quantile_trainer_learns_quantile_function(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 40000
+    cond = np.column_stack([rng.uniform(0, 14.9, n), np.arccos(rng.uniform(-1, 1, n))]).astype(np.float32)
+    t = (30.0 + 20.0 * cond[:, 1] + rng.exponential(8.0, n)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    net = JunoTimeNet(32, 2, condition_features="position")
+    net.adapt(cond, t)
+    net.build((None, 3))
+    fit_generator(
+        net, cond, t, np.zeros(n, bool), tmp_path / "time", loss="quantile", loss_config=None,
+        output_transform="identity", output_weight=1.0, epochs=4, steps_per_epoch=100, validation_steps=1,
+        batch_size=512, learning_rate=3e-3, lr_halving_epochs=2, patience=None, strategy="default",
+        jit_compile=False, seed=0, verbose=0, num_levels=2,
+    )
+    c = np.array([[5.0, 1.0]], np.float32)
+    z = np.linspace(-1.5, 1.5, 7).astype(np.float32)
+    g = net.generate(np.repeat(c, len(z), axis=0), z)
+    assert np.all(np.diff(g) > 0)  # a quantile function: increasing in the noise
+    from scipy.stats import norm
+
+    truth = 30.0 + 20.0 + 8.0 * -np.log1p(-norm.cdf(z))
+    np.testing.assert_allclose(g, truth, atol=4.0)
+
+
+def test_relu_leak_keeps_values_and_revives_gradient():
+    keras.utils.set_random_seed(0)
+    net = JunoNpeNet(units=8, num_layers=1)
+    net.adapt(np.array([[1.0, 0.1], [10.0, 2.0]], np.float32))
+    net.build((None, 3))
+    net.out.bias.assign([-100.0])  # dead output everywhere
+    x = tf.constant([[3.0, 0.5]], tf.float32)
+    for leak, expect_grad in ((0.0, False), (0.05, True)):
+        trainer = QuantileTrainer(net, num_levels=4, mean_weight=1.0, relu_leak=leak)
+        trainer.build((None, 2))
+        with tf.GradientTape() as tape:
+            out = trainer(x, training=True)
+            loss = trainer.compute_loss(x, tf.constant([[1.0]]), out)
+        np.testing.assert_array_equal(out.numpy()[:, :4], 0.0)
+        grad = tape.gradient(loss, net.out.bias)
+        assert (grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0) == expect_grad
+    cfg = trainer.get_config()
+    again = QuantileTrainer.from_config(cfg)
+    assert again.relu_leak == 0.05 and again.num_levels == 4 and again.mean_weight == 1.0
+
+
+def test_quantile_trainer_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="num_levels"):
+        QuantileTrainer(JunoTimeNet(8, 1), num_levels=0)
+    with pytest.raises(ValueError, match="mean_weight"):
+        QuantileTrainer(JunoTimeNet(8, 1), mean_weight=-1.0)
+    with pytest.raises(ValueError, match="relu_leak"):
+        QuantileTrainer(JunoTimeNet(8, 1), relu_leak=0.1)
+    with pytest.raises(ValueError, match="loss_scale"):
+        QuantileTrainer(JunoTimeNet(8, 1), loss_scale=0.0)
+
+
+# -- features and sampling -------------------------------------------------------------
+def test_position_features_are_theta_free_at_centre_and_serialise(tmp_path):
+    rng = np.random.default_rng(0)
+    cond = np.column_stack([rng.uniform(0, 17.7, 500), rng.uniform(0, np.pi, 500)]).astype(np.float32)
+    feats = np.asarray(condition_feature_values(cond, "position", 19.5))
+    d = np.sqrt(cond[:, 0] ** 2 + 19.5**2 - 2 * 19.5 * cond[:, 0] * np.cos(cond[:, 1]))
+    np.testing.assert_allclose(feats[:, 2], d, rtol=1e-5)
+    np.testing.assert_allclose(feats[:, 0], cond[:, 0] * np.cos(cond[:, 1]), atol=1e-5)
+    net = JunoNpeNet(units=16, num_layers=2, condition_features="position")
+    net.adapt(cond)
+    net.build((None, 3))
+    assert net.hidden[0].kernel.shape == (5, 16)  # 4 position features + noise
+    centre = np.column_stack([np.zeros(5), np.linspace(0, np.pi, 5)]).astype(np.float32)
+    out = net.generate(centre, np.full(5, 0.7))
+    np.testing.assert_allclose(out, out[0], rtol=1e-6)
+    net.save(tmp_path / "npe.keras")
+    loaded = keras.models.load_model(tmp_path / "npe.keras")
+    assert loaded.get_config() == net.get_config()
+    np.testing.assert_array_equal(loaded.sample(cond[:20], seed=1), net.sample(cond[:20], seed=1))
+    model = JunoTimeModel(8, 1, 8, 1, condition_features="position")
+    assert model.near.condition_features == model.far.condition_features == "position"
+    assert JunoTimeModel.from_config(model.get_config()).hyperparameters() == model.hyperparameters()
+    with pytest.raises(ValueError, match="condition_features"):
+        JunoNpeNet(condition_features="xyz")
+    with pytest.raises(ValueError, match="pmt_radius_m"):
+        JunoTimeNet(condition_features="position", pmt_radius_m=10.0)
+
+
+def test_r_balance_flattens_radius_distribution():
+    rng = np.random.default_rng(0)
+    r = (17.5 * np.cbrt(rng.random(100000))).astype(np.float32)  # volume-like: few rows at small R
+    cond = np.column_stack([r, rng.uniform(0, np.pi, len(r))]).astype(np.float32)
+    y = np.arange(len(r), dtype=np.float32)  # row id, to check the pairing of x and y
+    frac = {}
+    for balance in (0.0, 1.0):
+        x, yy = next(iter(random_batches(cond, y, 20000, 1, seed=3, paired=False, r_balance=balance)))
+        x, yy = x.numpy(), yy.numpy()[:, 0].astype(np.int64)
+        np.testing.assert_array_equal(x, cond[yy])
+        frac[balance] = float(np.mean(x[:, 0] < 3.5))
+    assert frac[0.0] == pytest.approx((3.5 / 17.5) ** 3, abs=0.01)
+    assert frac[1.0] == pytest.approx(0.2, abs=0.02)  # 7 of 35 equally likely bins
+    with pytest.raises(ValueError, match="r_balance"):
+        random_batches(cond, y, 10, 1, seed=0, r_balance=1.5)
+    with pytest.raises(ValueError, match="r_balance"):
+        fit_generator(JunoTimeNet(8, 1), cond, y, _split_events(np.arange(len(r)) // 10, 0.1, 0), "unused",
+                      loss="mmd", loss_config=None, output_transform="identity", output_weight=1.0, epochs=1,
+                      steps_per_epoch=1, validation_steps=1, batch_size=64, learning_rate=1e-3,
+                      lr_halving_epochs=1, patience=None, strategy="default", jit_compile=False, seed=0,
+                      verbose=0, r_balance=0.5)
+
+
+def test_average_epochs_is_mean_of_last_checkpoints(tmp_path):
+    from keras_fastsim.training.juno import average_checkpoint_weights
+
+    rng = np.random.default_rng(4)
+    cond = np.column_stack([rng.uniform(0, 14, 4000), rng.uniform(0, np.pi, 4000)]).astype(np.float32)
+    t = (50.0 + 10.0 * cond[:, 1] + rng.exponential(5.0, 4000)).astype(np.float32)
+    net = JunoTimeNet(8, 1)
+    net.adapt(cond, t)
+    net.build((None, 3))
+    fit_generator(
+        net, cond, t, np.zeros(len(t), bool), tmp_path / "run", loss="quantile", loss_config=None,
+        output_transform="identity", output_weight=1.0, epochs=3, steps_per_epoch=5, validation_steps=1,
+        batch_size=256, learning_rate=1e-2, lr_halving_epochs=1, patience=None, strategy="default",
+        jit_compile=False, seed=0, verbose=0, num_levels=1, average_epochs=2,
+    )
+    ckpts = [keras.models.load_model(tmp_path / "run" / "checkpoints" / f"epoch_{e:03d}.keras").generator
+             for e in (2, 3)]
+    for got, a, b in zip(net.get_weights(), ckpts[0].get_weights(), ckpts[1].get_weights()):
+        np.testing.assert_allclose(got, 0.5 * (a + b), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(np.asarray(net.hidden[0].kernel), np.asarray(ckpts[1].hidden[0].kernel))
+    with pytest.raises(ValueError, match="average_epochs"):
+        average_checkpoint_weights(net, tmp_path / "run", 4)
