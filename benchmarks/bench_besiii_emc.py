@@ -56,7 +56,10 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from keras_fastsim.reference.calorimeter import besiii_emc_conditions, generate_besiii_emc
+    from keras_fastsim.reference.calorimeter import (
+        besiii_emc_conditions,
+        generate_besiii_emc,
+    )
 
     backend = keras.backend.backend()
     if args.run:

@@ -52,7 +52,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 GIB = 2**30
 MEMORY_BUDGET_GIB = 24.0

@@ -15,12 +15,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from keras_fastsim.models.dedx_flow import CONDITION_COLUMNS, ConditionalDedxFlow  # noqa: E402
-from keras_fastsim.reference.dedx import DedxReference  # noqa: E402
+from keras_fastsim.models.dedx_flow import CONDITION_COLUMNS, ConditionalDedxFlow
+from keras_fastsim.reference.dedx import DedxReference
 
 
 def _data(n: int, seed: int):

@@ -49,7 +49,7 @@ class _RssSampler:
             self.peak = max(self.peak, _rss_bytes())
             time.sleep(self.interval)
 
-    def __enter__(self) -> "_RssSampler":
+    def __enter__(self) -> _RssSampler:
         self.peak = _rss_bytes()
         self._thread.start()
         return self

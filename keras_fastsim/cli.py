@@ -246,7 +246,10 @@ def _run_kind(run_dir: str) -> str | None:
 
 def _generate_besiii_emc(args: argparse.Namespace) -> None:
     from keras_fastsim.io.showers import write_besiii_emc
-    from keras_fastsim.training.besiii_emc import generate_showers, read_besiii_conditions
+    from keras_fastsim.training.besiii_emc import (
+        generate_showers,
+        read_besiii_conditions,
+    )
 
     conditions = read_besiii_conditions(args.conditions)
     hits = generate_showers(args.run_dir, conditions, seed=args.seed)

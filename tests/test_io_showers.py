@@ -101,7 +101,10 @@ def test_cepc_round_trip(tmp_path):
 
 
 def test_reference_generators_round_trip(tmp_path):
-    from keras_fastsim.reference.calorimeter import generate_besiii_emc, generate_cepc_ecal
+    from keras_fastsim.reference.calorimeter import (
+        generate_besiii_emc,
+        generate_cepc_ecal,
+    )
 
     hits, conditions = generate_besiii_emc(8, seed=1)
     back_hits, back = read_besiii_emc(write_besiii_emc(tmp_path / "b.h5", hits, conditions))

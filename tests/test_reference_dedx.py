@@ -17,7 +17,12 @@ from keras_fastsim.physics.dedx_curve import (
     fit_dedx_curve,
 )
 from keras_fastsim.physics.species import HYPOTHESIS_MASS
-from keras_fastsim.reference import DedxReference, DedxReferenceConfig, truncated_mean, truncation_bounds
+from keras_fastsim.reference import (
+    DedxReference,
+    DedxReferenceConfig,
+    truncated_mean,
+    truncation_bounds,
+)
 
 M_E = HYPOTHESIS_MASS["e"]
 

@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keras_fastsim.io import TableError, atomic_path, read_tracks, validate_tracks, write_tracks
+from keras_fastsim.io import (
+    TableError,
+    atomic_path,
+    read_tracks,
+    validate_tracks,
+    write_tracks,
+)
 from keras_fastsim.physics import get_species, species_from_pdg
 
 
@@ -86,10 +92,9 @@ def test_missing_file_and_unknown_format(tmp_path):
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.csv"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
 

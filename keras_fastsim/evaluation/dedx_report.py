@@ -141,7 +141,7 @@ def _max_abs_diff(table: pd.DataFrame, min_tracks: int) -> dict[str, Any]:
         out[kind] = {
             "max_abs_diff": float(sel["diff"].abs().max()) if len(sel) else float("nan"),
             "per_species": per_species,
-            "n_bins": int(len(sel)),
+            "n_bins": len(sel),
         }
     return out
 

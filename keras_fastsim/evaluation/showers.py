@@ -362,7 +362,7 @@ def momentum_bin_table(
     for i in range(len(edges) - 1):
         a, b = ref_v[ref_b == i], gen_v[gen_b == i]
         row: dict[str, Any] = {"p_low": float(edges[i]), "p_high": float(edges[i + 1]),
-                               "n_reference": int(len(a)), "n_generated": int(len(b))}
+                               "n_reference": len(a), "n_generated": len(b)}
         ok = len(a) >= min_count and len(b) >= min_count
         nan = float("nan")
         ma, mb = (float(a.mean()), float(b.mean())) if ok else (nan, nan)
@@ -565,7 +565,7 @@ def evaluate_showers(
                                  metrics.separation_power(la, lb, bins=edges)),
             "wasserstein_1": metrics.wasserstein_1(ref_cells, gen_cells),
             "ks": metrics.ks_distance(ref_cells, gen_cells),
-            "n_reference": int(len(ref_cells)), "n_generated": int(len(gen_cells)),
+            "n_reference": len(ref_cells), "n_generated": len(gen_cells),
         }
     _write_csv(out_dir / "features.csv", distances.rename_axis("feature"), index=True)
 
@@ -622,8 +622,8 @@ def evaluate_showers(
         )
 
     result = {
-        "n_reference": int(len(ref)),
-        "n_generated": int(len(gen)),
+        "n_reference": len(ref),
+        "n_generated": len(gen),
         "cell_shape": list(ref.shape[1:]),
         "axis_names": list(names),
         "paired_conditions": bool(paired),

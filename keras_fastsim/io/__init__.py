@@ -17,16 +17,16 @@ from keras_fastsim.io.tables import (
 )
 
 __all__ = [
-    "ShowerFileError",
-    "read_besiii_emc",
-    "read_cepc_ecal",
-    "write_besiii_emc",
-    "write_cepc_ecal",
     "TRACK_COLUMNS",
+    "ShowerFileError",
     "TableError",
     "atomic_directory",
     "atomic_path",
+    "read_besiii_emc",
+    "read_cepc_ecal",
     "read_tracks",
     "validate_tracks",
+    "write_besiii_emc",
+    "write_cepc_ecal",
     "write_tracks",
 ]

@@ -177,7 +177,7 @@ def read_tracks(
             table = _read_root(path, tree, branches or {})
     except TableError:
         raise
-    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file
+    except Exception as err:
         raise TableError(f"{path}: cannot read {fmt} file ({type(err).__name__}: {err})") from err
     return validate_tracks(table, require_dedx=require_dedx, source=str(path))
 

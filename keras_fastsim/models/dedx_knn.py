@@ -571,9 +571,9 @@ def check_inputs(species: Any, conditions: Any, dedx: Any | None = None):
 
 __all__ = [
     "CONDITION_COLUMNS",
-    "DedxDenseGenerator",
     "SPECIES_ORDER",
     "SPECIES_PDG",
+    "DedxDenseGenerator",
     "check_inputs",
     "species_indices",
 ]

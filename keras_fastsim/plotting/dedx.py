@@ -26,7 +26,13 @@ import pandas as pd
 
 from keras_fastsim.evaluation.dedx_report import DEFAULT_COS_BINS, DEFAULT_P_BINS
 from keras_fastsim.physics.species import HADRON_SPECIES, SPECIES
-from keras_fastsim.plotting.style import data_style, hep_style, new_figure, save_figure, sim_style
+from keras_fastsim.plotting.style import (
+    data_style,
+    hep_style,
+    new_figure,
+    save_figure,
+    sim_style,
+)
 
 DEFAULT_P_RANGES: tuple[tuple[float, float], ...] = ((0.9, 1.0), (1.1, 1.2), (1.3, 1.4))
 """Momentum slices [GeV/c] of the paper's 1D kaon dE/dx figure."""

@@ -73,7 +73,7 @@ def plot_history(
         ax = fig.add_subplot()
         extra = len(train_keys)
         for key, values in losses.items():
-            base = key[4:] if key.startswith("val_") else key
+            base = key.removeprefix("val_")
             if base not in colour_of:
                 colour_of[base] = sim_style(extra)["color"]
                 extra += 1

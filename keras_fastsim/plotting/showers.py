@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from keras_fastsim.plotting.style import data_style, hep_style, new_figure, save_figure, sim_style
+from keras_fastsim.plotting.style import (
+    data_style,
+    hep_style,
+    new_figure,
+    save_figure,
+    sim_style,
+)
 
 ENERGY_FEATURES: tuple[str, ...] = ("E_total", "E3x3", "E5x5", "E3x3_over_E5x5")
 _LABELS = {

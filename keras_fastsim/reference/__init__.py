@@ -26,9 +26,12 @@ from keras_fastsim.reference.juno import (
 
 __all__ = [
     "CalorimeterGeometry",
+    "DedxReference",
+    "DedxReferenceConfig",
     "GflashParameters",
     "JunoOpticalSimulator",
     "JunoOpticsConfig",
+    "MomentumSpectrum",
     "ShowerSimulator",
     "besiii_emc_geometry",
     "cepc_ecal_geometry",
@@ -37,9 +40,6 @@ __all__ = [
     "juno_pmt_positions",
     "make_training_samples",
     "sample_muon_tracks",
-    "DedxReference",
-    "DedxReferenceConfig",
-    "MomentumSpectrum",
     "truncated_mean",
     "truncation_bounds",
 ]

@@ -59,7 +59,11 @@ import pandas as pd
 from scipy import stats
 
 from keras_fastsim.io.tables import validate_tracks
-from keras_fastsim.physics.dedx_curve import HE_C3H8_60_40, bethe_bloch, bethe_bloch_minimum
+from keras_fastsim.physics.dedx_curve import (
+    HE_C3H8_60_40,
+    bethe_bloch,
+    bethe_bloch_minimum,
+)
 from keras_fastsim.physics.species import HADRON_SPECIES, SPECIES, get_species
 
 _MIN_PID_HITS = 5
