@@ -84,8 +84,33 @@ _PMT_RADIUS_M = 19.5
 _V_LS_M_PER_NS = 0.299792458 / 1.53  # group velocity in the LS (reference config ng_ls)
 
 
+class _GeneratorTraining(keras.Model):
+    """What both JUNO trainers share: the wrapped generator, a seeded noise stream, saving."""
+
+    def __init__(self, generator: keras.Model, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def build(self, input_shape=None):
+        if not self.generator.built:
+            self.generator.build((None, 3))
+        self.built = True
+
+    def get_config(self):
+        return {"name": self.name, "generator": keras.saving.serialize_keras_object(self.generator),
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="keras_fastsim")
-class GeneratorTrainer(keras.Model):
+class GeneratorTrainer(_GeneratorTraining):
     """Wraps a conditional generator for training with a two-sample loss.
 
     A batch is ``x = (B, 4)``: the conditions ``x[:, :2]`` of the reference outputs ``y`` and
@@ -144,7 +169,7 @@ class GeneratorTrainer(keras.Model):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(generator, seed, **kwargs)
         if output_transform not in _TRANSFORMS:
             raise ValueError(
                 f"`output_transform` must be one of {_TRANSFORMS}. Received: output_transform={output_transform!r}"
@@ -156,7 +181,6 @@ class GeneratorTrainer(keras.Model):
             )
         if not output_weight > 0:
             raise ValueError(f"`output_weight` must be > 0. Received: output_weight={output_weight!r}")
-        self.generator = generator
         self.feature_mean = [float(v) for v in feature_mean]
         self.feature_std = [float(v) for v in feature_std]
         self.loss_name = loss
@@ -170,13 +194,6 @@ class GeneratorTrainer(keras.Model):
         if moment_orders not in (1, 2):
             raise ValueError(f"`moment_orders` must be 1 or 2. Received: moment_orders={moment_orders!r}")
         self.moment_orders = int(moment_orders)
-        self.seed = int(seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def build(self, input_shape=None):
-        if not self.generator.built:
-            self.generator.build((None, 3))
-        self.built = True
 
     def call(self, conditions, training=False):
         """Generator draws for the *fake* conditions ``x[:, 2:4]`` of a ``(B, 4)`` batch."""
@@ -216,9 +233,7 @@ class GeneratorTrainer(keras.Model):
         return stat / tf.cast(replicas, stat.dtype)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
+        return super().get_config() | {
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
             "loss": self.loss_name,
@@ -227,14 +242,7 @@ class GeneratorTrainer(keras.Model):
             "output_weight": self.output_weight,
             "moment_weight": self.moment_weight,
             "moment_orders": self.moment_orders,
-            "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        return cls(**config)
 
 
 def pinball_loss(y, g, u):
@@ -263,7 +271,7 @@ def poisson_deviance(y, mu, eps: float = 1e-4):
 
 
 @keras.saving.register_keras_serializable(package="keras_fastsim")
-class QuantileTrainer(keras.Model):
+class QuantileTrainer(_GeneratorTraining):
     """Trains a one-noise generator as the conditional quantile function of its output.
 
     For a batch of rows ``(c_i, y_i)`` the generator is evaluated at ``num_levels``
@@ -323,7 +331,7 @@ class QuantileTrainer(keras.Model):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(generator, seed, **kwargs)
         if isinstance(num_levels, bool) or not isinstance(num_levels, (int, np.integer)) or num_levels < 1:
             raise ValueError(f"`num_levels` must be a positive integer. Received: num_levels={num_levels!r}")
         for name, value in (("mean_weight", mean_weight), ("relu_leak", relu_leak)):
@@ -343,19 +351,11 @@ class QuantileTrainer(keras.Model):
                 "`relu_leak` needs a generator with a final relu (JunoNpeNet). "
                 f"Received: generator={type(generator).__name__}"
             )
-        self.generator = generator
         self.num_levels = int(num_levels)
         self.mean_weight = float(mean_weight)
         self.relu_leak = float(relu_leak)
         self.level_scale = float(level_scale)
         self.loss_scale = float(loss_scale)
-        self.seed = int(seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def build(self, input_shape=None):
-        if not self.generator.built:
-            self.generator.build((None, 3))
-        self.built = True
 
     def call(self, conditions, training=False):
         """``(B, 2K)``: the generator at the ``K`` levels of each row, then the levels ``u``."""
@@ -388,19 +388,10 @@ class QuantileTrainer(keras.Model):
         return loss / (self.loss_scale * tf.cast(replicas, loss.dtype))
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
+        return super().get_config() | {
             "num_levels": self.num_levels, "mean_weight": self.mean_weight,
             "relu_leak": self.relu_leak, "level_scale": self.level_scale, "loss_scale": self.loss_scale,
-            "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        return cls(**config)
 
 
 _BUMP_CENTRES = np.array(
