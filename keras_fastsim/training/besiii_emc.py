@@ -39,6 +39,7 @@ from keras_fastsim.training.shower_runs import (
     SELECTED_GENERATOR_FILE,
     condition_array,
     generate_seeded,
+    load_generator,
     read_condition_table,
     save_selected_generator,
 )
@@ -226,16 +227,14 @@ def train_besiii_gan_run(
     return gan
 
 
-def load_besiii_generator(run_dir: str | os.PathLike) -> keras.Model:
-    """The selected generator ``[noise, conditions] -> (n, 11, 11, 1)`` of a GAN run."""
-    manifest = read_manifest(run_dir)
-    if manifest["kind"] != GAN_KIND:
-        raise RunError(f"{run_dir}: a {manifest['kind']!r} run, expected a {GAN_KIND!r} run")
-    path = Path(run_dir) / manifest.get("generator", SELECTED_GENERATOR_FILE)
-    if not path.is_file():
-        raise RunError(f"{run_dir}: the generator {path.name} is missing")
-    _register_layers()
-    return keras.saving.load_model(path, compile=False)
+def load_besiii_generator(source: str | os.PathLike | keras.Model) -> keras.Model:
+    """The generator ``[noise, conditions] -> (n, 11, 11, 1)`` of a GAN run, file or model.
+
+    ``source``: a ``besiii-emc-gan`` run directory (its selected generator), a generator or
+    whole-GAN ``.keras`` file, or a model (see
+    :func:`keras_fastsim.training.shower_runs.load_generator`).
+    """
+    return load_generator(source, GAN_KIND, _register_layers)
 
 
 def generate_showers(

@@ -49,6 +49,7 @@ from keras_fastsim.training.shower_runs import (
     SELECTED_GENERATOR_FILE,
     condition_array,
     generate_seeded,
+    load_generator,
     read_condition_table,
     save_selected_generator,
 )
@@ -439,22 +440,7 @@ def load_cepc_generator(source: str | os.PathLike | keras.Model) -> keras.Model:
             ``.keras`` file, a whole-GAN ``.keras`` file (e.g. a checkpoint; its generator
             is taken), or a model (returned as is).
     """
-    if isinstance(source, keras.Model):
-        return source
-    _register_layers()
-    path = Path(source)
-    if path.suffix == ".keras":
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file")
-        model = keras.saving.load_model(path, compile=False)
-        return getattr(model, "generator", model)
-    manifest = read_manifest(source)
-    if manifest["kind"] != GAN_KIND:
-        raise RunError(f"{source}: a {manifest['kind']!r} run, expected a {GAN_KIND!r} run")
-    gen_path = path / manifest.get("generator", SELECTED_GENERATOR_FILE)
-    if not gen_path.is_file():
-        raise RunError(f"{source}: the generator {gen_path.name} is missing")
-    return keras.saving.load_model(gen_path, compile=False)
+    return load_generator(source, GAN_KIND, _register_layers)
 
 
 def generate_cepc_showers(

@@ -225,3 +225,41 @@ def save_selected_generator(
     with atomic_path(out_dir / SELECTED_GENERATOR_FILE) as tmp:
         generator.save(tmp)
     return best_epoch
+
+
+def load_generator(
+    source, kind: str, register: Callable[[], None] | None = None
+) -> keras.Model:
+    """The generator of a GAN run directory, a ``.keras`` file or a model.
+
+    Args:
+        source: A run directory of ``kind`` (its selected generator, see
+            :func:`save_selected_generator`), a generator ``.keras`` file, a whole-GAN
+            ``.keras`` file (e.g. a checkpoint; its generator is taken), or a model
+            (returned as is).
+        kind: The run kind a directory must have (e.g. ``"besiii-emc-gan"``).
+        register: Imports the experiment's custom layers before loading.
+
+    Raises:
+        keras_fastsim.runs.RunError: a directory of another kind, or without its generator.
+        FileNotFoundError: a missing ``.keras`` file.
+    """
+    from keras_fastsim.runs import RunError, read_manifest
+
+    if isinstance(source, keras.Model):
+        return source
+    if register is not None:
+        register()
+    path = Path(source)
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such model file")
+        model = keras.saving.load_model(path, compile=False)
+        return getattr(model, "generator", model)
+    manifest = read_manifest(source)
+    if manifest["kind"] != kind:
+        raise RunError(f"{source}: a {manifest['kind']!r} run, expected a {kind!r} run")
+    gen_path = path / manifest.get("generator", SELECTED_GENERATOR_FILE)
+    if not gen_path.is_file():
+        raise RunError(f"{source}: the generator {gen_path.name} is missing")
+    return keras.saving.load_model(gen_path, compile=False)
