@@ -25,7 +25,6 @@ exactly (same conditions, same seed).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +98,7 @@ def train_besiii_regressor_run(
         REGRESSOR_FILE,
         RESOLUTION_CSV,
         pretrain_regressor,
+        regress,
         split_train_validation,
     )
 
@@ -118,11 +118,7 @@ def train_besiii_regressor_run(
                                "epochs": int(epochs), "seed": int(seed)}
     if len(val):
         y1, y2 = (list(c) for c in BESIII_CONDITION_SPLIT)
-        estimate = np.concatenate([
-            keras.ops.convert_to_numpy(regressor([hits[val[i:i + 4096]],
-                                                  cond[val[i:i + 4096]][:, y2]]))
-            for i in range(0, len(val), 4096)
-        ])
+        estimate = regress(regressor, hits[val], cond[val], y2)
         plot_regressor_resolution(cond[val][:, y1], estimate, out_dir / RESOLUTION_PNG)
         entries.update(resolution=RESOLUTION_CSV, resolution_plot=RESOLUTION_PNG)
     update_manifest(out_dir, REGRESSOR_KIND, **entries)
@@ -257,24 +253,8 @@ def generate_showers(
     Returns:
         float32 ``(n, 11, 11, 1)``.
     """
-    if not isinstance(generator, keras.Model):
-        generator = load_besiii_generator(generator)
+    generator = load_besiii_generator(generator)
     return generate_seeded(generator, _condition_array(conditions), seed, chunk_size=chunk_size)
-
-
-def regressor_resolution(
-    regressor: keras.Model, hits, conditions, *, split: Sequence[Sequence[int]] = ((0, 1, 2), (3, 4, 5))
-) -> pd.DataFrame:
-    """Bias and standard deviation of ``regressor`` estimate - truth per regressed column."""
-    hits = np.asarray(hits, np.float32)
-    cond = _condition_array(conditions)
-    y1, y2 = (list(c) for c in split)
-    est = np.concatenate([
-        keras.ops.convert_to_numpy(regressor([hits[i:i + 4096], cond[i:i + 4096][:, y2]]))
-        for i in range(0, len(hits), 4096)
-    ])
-    res = est - cond[:, y1]
-    return pd.DataFrame({"column": y1, "bias": res.mean(0), "std": res.std(0)})
 
 
 def read_besiii_conditions(path: str | os.PathLike) -> pd.DataFrame:

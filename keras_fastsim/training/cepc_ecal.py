@@ -204,14 +204,10 @@ def regress_conditions(
         float32 ``(n, 3)`` in GeV, deg, deg.
     """
     from keras_fastsim.models.cepc_ecal import CEPC_CONDITION_SPLIT
+    from keras_fastsim.training.gan import regress
 
-    hits = np.asarray(hits, np.float32)
-    cond = _condition_array(conditions)
-    y2 = list(CEPC_CONDITION_SPLIT[1])
-    out = [keras.ops.convert_to_numpy(regressor([hits[i:i + batch_size],
-                                                 cond[i:i + batch_size][:, y2]], training=False))
-           for i in range(0, len(hits), int(batch_size))]
-    return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
+    return regress(regressor, hits, _condition_array(conditions), CEPC_CONDITION_SPLIT[1],
+                   batch_size=batch_size)
 
 
 def train_cepc_regressor_run(

@@ -280,15 +280,7 @@ def pretrain_regressor(
     with atomic_path(out_dir / REGRESSOR_FILE) as tmp:
         regressor.save(tmp)
     if len(val):
-        # Direct calls, not ``predict``: under MirroredStrategy ``predict`` of Keras 3.15
-        # returned extra rows for a batch that does not split evenly over the replicas.
-        estimate = np.concatenate([
-            keras.ops.convert_to_numpy(
-                regressor([hits[val[i:i + 4096]], cond[val[i:i + 4096]][:, y2_cols]])
-            )
-            for i in range(0, len(val), 4096)
-        ])
-        residual = estimate - cond[val][:, y1_cols]
+        residual = regress(regressor, hits[val], cond[val], y2_cols) - cond[val][:, y1_cols]
         resolution = pd.DataFrame(
             {
                 "column": y1_cols,
@@ -300,6 +292,35 @@ def pretrain_regressor(
         with atomic_path(out_dir / RESOLUTION_CSV) as tmp:
             resolution.to_csv(tmp, index=False)
     return regressor
+
+
+def regress(regressor: keras.Model, hits, conditions, y2_columns: Sequence[int], *,
+            batch_size: int = 4096) -> np.ndarray:
+    """The regressor's estimates ``regressor([showers, conditions[:, y2]])`` in batches.
+
+    Args:
+        regressor: Model ``[showers, conditions[:, y2]] -> y1``.
+        hits: Showers ``(n, ...)``.
+        conditions: ``(n, n_conditions)`` array.
+        y2_columns: The condition columns the regressor takes.
+        batch_size: Showers per call (bounds the memory).
+
+    Returns:
+        float32 ``(n, len(y1))``.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+    hits = np.asarray(hits, np.float32)
+    cond = np.asarray(conditions, np.float32)
+    y2 = [int(c) for c in y2_columns]
+    # Direct calls, not ``predict``: under MirroredStrategy ``predict`` of Keras 3.15
+    # returned extra rows for a batch that does not split evenly over the replicas.
+    out = [keras.ops.convert_to_numpy(regressor([hits[i:i + batch_size],
+                                                 cond[i:i + batch_size][:, y2]], training=False))
+           for i in range(0, len(hits), int(batch_size))]
+    if not out:
+        return np.zeros((0, int(regressor.output_shape[-1])), np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
 
 
 # ------------------------------------------------------------------------------------------
