@@ -45,6 +45,7 @@ import keras
 from keras import layers
 
 from keras_fastsim.io.showers import BESIII_NORMALISATION
+from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 from keras_fastsim.models.conditional_gan import ConditionalGAN
@@ -79,18 +80,24 @@ def build_besiii_generator(
     condition_dim: int = 6,
     *,
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
+    energy_ceiling: float | None = None,
     name: str = "besiii_generator",
 ) -> keras.Model:
     """The slides' generator: ``[noise, conditions] -> (batch, 11, 11, 1)`` energies in GeV.
 
     Noise(``noise_dim``) + normalised y -> Dense(16*4*4) -> Reshape(4, 4, 16) ->
     UpSampling2D(3, 3) -> Conv2D(16, (4, 4)) + ReLU -> 2 x {Conv2D(16, (3, 3)) + ReLU} ->
-    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1.
+    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1
+    [-> EnergyCeiling].
 
     Args:
         noise_dim: Size of the noise vector (512 in the slides).
         condition_dim: Number of conditions (6).
         condition_scale: Divisors normalising the conditions (authors' constants).
+        energy_ceiling: If given, an :class:`EnergyCeiling` after the last ReLU caps the
+            shower's summed energy at ``energy_ceiling * Mom`` (energy conservation: the
+            reference's E_total / Mom never exceeds 1.0). Default ``None`` (the slides'
+            generator).
         name: Model name.
     """
     if int(noise_dim) < 1:
@@ -115,6 +122,10 @@ def build_besiii_generator(
     x = layers.ReLU(name="relu_4")(x)
     x = layers.Conv2D(1, (2, 2), padding="valid", name="conv_5")(x)
     showers = layers.ReLU(name="energy")(x)
+    if energy_ceiling is not None:
+        showers = EnergyCeiling(energy_ceiling, momentum_index=0, name="energy_ceiling")(
+            showers, conditions
+        )
     return keras.Model([noise, conditions], showers, name=name)
 
 
@@ -128,6 +139,10 @@ def build_besiii_discriminator(
     dropout: float = 0.1,
     energy_scale: float = ENERGY_SCALE_GEV,
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
+    response_center: float = 0.0,
+    response_scale: float = 1.0,
+    response_powers: int = 1,
+    response_clip: float | None = None,
     name: str = "besiii_discriminator",
 ) -> keras.Model:
     """The slides' discriminator: ``[showers (GeV), conditions] -> P(real)``, shape (batch, 1).
@@ -136,7 +151,7 @@ def build_besiii_discriminator(
     Conv2D(32, (3, 3)) + LeakyReLU + Dropout(0.1) -> Conv2D(64, (3, 3)) + LeakyReLU +
     Dropout(0.1) -> MaxPooling2D + Flatten -> concatenate(features, minibatch
     discrimination, normalised y, ShowerFeatures(E_total, E3x3, E5x5, sparsity,
-    E_total / Mom)) -> Dense(1, sigmoid).
+    response E_total / Mom and its powers)) -> Dense(1, sigmoid).
 
     Args:
         condition_dim: Number of conditions (6; the momentum is column 0).
@@ -149,6 +164,13 @@ def build_besiii_discriminator(
         dropout: Dropout rate after each convolution (0.1).
         energy_scale: Energy unit (GeV) of the log1p input compression.
         condition_scale: Divisors normalising the conditions.
+        response_center, response_scale, response_powers, response_clip: The
+            energy-vs-momentum features ``r ** k``, ``k = 1..powers``, of the response
+            ``r = (E_total / Mom - center) / scale``, soft-clipped at ``clip`` (see
+            :class:`ShowerFeatures`). The defaults ``(0, 1, 1, None)`` give the plain
+            ``E_total / Mom``; ``(0.97, 0.03, 2, 4)`` standardises it to the reference
+            response (0.970 +- 0.033 at 1-2 GeV/c) and adds its square, so that the last
+            logistic unit can see a too narrow or too wide response.
         name: Model name.
     """
     if int(minibatch_kernels) < 0:
@@ -178,7 +200,11 @@ def build_besiii_discriminator(
             )(features)
         )
     parts.append(layers.Rescaling(_inverse(scale), name="normalise_conditions")(conditions))
-    energies = ShowerFeatures(windows=(3, 5), momentum_index=0, name="energies")
+    energies = ShowerFeatures(
+        windows=(3, 5), momentum_index=0, response_center=response_center,
+        response_scale=response_scale, response_powers=response_powers, response_clip=response_clip,
+        name="energies",
+    )
     parts.append(energies(showers, conditions))
     x = layers.Concatenate(name="concatenate")(parts)
     p_real = layers.Dense(1, activation="sigmoid", name="p_real")(x)
@@ -236,6 +262,7 @@ def build_besiii_gan(
     regression_weight: float = 1.0,
     generator_steps: int = 2,
     seed: int | None = None,
+    generator_kwargs: dict | None = None,
     discriminator_kwargs: dict | None = None,
 ) -> ConditionalGAN:
     """The BESIII EMC conditional GAN: slide networks in :class:`ConditionalGAN`.
@@ -247,10 +274,11 @@ def build_besiii_gan(
         regression_weight: Weight of the regression term.
         generator_steps: Generator updates per discriminator update (2).
         seed: Seed of the training noise and shuffling.
+        generator_kwargs: More arguments of :func:`build_besiii_generator`.
         discriminator_kwargs: More arguments of :func:`build_besiii_discriminator`.
     """
     return ConditionalGAN(
-        build_besiii_generator(noise_dim),
+        build_besiii_generator(noise_dim, **(generator_kwargs or {})),
         build_besiii_discriminator(**(discriminator_kwargs or {})),
         regressor,
         noise_dim=noise_dim,

@@ -154,6 +154,11 @@ def train_besiii_gan_run(
     generator_steps: int = 2,
     regression_weight: float = 1.0,
     minibatch_reduction: str = "mean",
+    response_center: float = 0.0,
+    response_scale: float = 1.0,
+    response_powers: int = 1,
+    response_clip: float | None = None,
+    energy_ceiling: float | None = None,
     epochs: int = 50,
     batch_size: int = 512,
     d_learning_rate: float = 2e-5,
@@ -176,6 +181,11 @@ def train_besiii_gan_run(
         noise_dim, generator_steps, regression_weight: See
             :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
         minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
+        response_center, response_scale, response_powers, response_clip: The discriminator's
+            energy-vs-momentum features (see
+            :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
+        energy_ceiling: Cap of the generated E_total / Mom (``None``: none; see
+            :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
             ks_samples, strategy, seed, verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan`.
@@ -202,7 +212,12 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
-        discriminator_kwargs={"minibatch_reduction": minibatch_reduction},
+        generator_kwargs={"energy_ceiling": energy_ceiling},
+        discriminator_kwargs={
+            "minibatch_reduction": minibatch_reduction, "response_center": response_center,
+            "response_scale": response_scale, "response_powers": response_powers,
+            "response_clip": response_clip,
+        },
     )
     gan = train_conditional_gan(
         gan, hits, cond, out_dir, epochs=epochs, batch_size=batch_size,
