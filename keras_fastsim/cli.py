@@ -324,6 +324,15 @@ def _evaluate_cepc_ecal(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from keras_fastsim.runs import RUN_FILE
+
+    if not (Path(args.run_dir) / RUN_FILE).is_file():
+        raise FileNotFoundError(
+            f"{args.run_dir}: not a run directory of 'train' (no {RUN_FILE}). 'generate' takes "
+            "the run directory; a bare generator .keras file is read by "
+            "keras_fastsim.training.besiii_emc.generate_showers / "
+            "keras_fastsim.training.cepc_ecal.generate_cepc_showers."
+        )
     if _run_kind(args.run_dir) == "besiii-emc-gan":
         return _generate_besiii_emc(args)
     if _run_kind(args.run_dir) == "cepc-ecal-gan":

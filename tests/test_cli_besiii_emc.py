@@ -32,6 +32,14 @@ def chain(tmp_path_factory):
     return tmp
 
 
+def test_generate_refuses_a_model_file_with_a_clear_error(chain, tmp_path, capsys):
+    generator = chain / "gan" / "selected_generator.keras"
+    code = main(["generate", str(generator), "--conditions", str(chain / "test.h5"),
+                 "--out", str(tmp_path / "sim.h5")])
+    assert code == 2 and "not a run directory" in capsys.readouterr().err
+    assert not (tmp_path / "sim.h5").exists()
+
+
 def test_training_runs_are_recorded(chain):
     reg = json.loads((chain / "reg" / "run.json").read_text())
     gan = json.loads((chain / "gan" / "run.json").read_text())

@@ -107,6 +107,12 @@ def test_discriminator_and_regressor_layers_as_slides():
     assert "MinibatchDiscrimination" in _summary(disc)
     assert len(_layers(build_besiii_discriminator(minibatch_kernels=0),
                        MinibatchDiscrimination)) == 0
+    squared = build_besiii_discriminator(response_center=0.97, response_scale=0.03,
+                                         response_powers=2, response_clip=4.0)
+    (features,) = _layers(squared, ShowerFeatures)
+    assert (features.response_powers, features.response_clip) == (2, 4.0)
+    (dense,) = _layers(squared, keras.layers.Dense)
+    assert dense.kernel.shape[0] == disc.get_layer("p_real").kernel.shape[0] + 1
 
     reg = build_besiii_regressor()
     convs = _layers(reg, keras.layers.Conv2D)
@@ -157,7 +163,9 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])),
                                   keras.ops.convert_to_numpy(generator([noise, cond])))
 
-    gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5)
+    gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
+                           discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
+                                                 "response_powers": 2, "response_clip": 4.0})
     assert not gan.regressor.trainable
     config = gan.get_config()
     clone = ConditionalGAN.from_config(config)
@@ -172,6 +180,11 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     assert isinstance(loaded, ConditionalGAN) and not loaded.regressor.trainable
     assert loaded.d_optimizer.learning_rate.numpy() == pytest.approx(2e-5)
     np.testing.assert_array_equal(loaded.generate(cond, seed=3), gan.generate(cond, seed=3))
+    real = showers[0][:8]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.discriminator([real, cond])),
+        keras.ops.convert_to_numpy(gan.discriminator([real, cond])), rtol=1e-6,
+    )
 
 
 # ------------------------------------------------------------------ training

@@ -96,6 +96,28 @@ def test_shower_features_config_and_errors():
                                          np.ones((2, 6), "float32"))
 
 
+def test_shower_features_response_powers_match_numpy(rng):
+    images = rng.exponential(0.05, size=(8, 11, 11, 1)).astype("float32")
+    conditions = rng.uniform(0.5, 2.0, size=(8, 6)).astype("float32")
+    plain = keras.ops.convert_to_numpy(ShowerFeatures()(images, conditions))
+    layer = ShowerFeatures(response_center=0.9, response_scale=0.05, response_powers=3)
+    out = keras.ops.convert_to_numpy(layer(images, conditions))
+    assert out.shape == (8, 7)
+    np.testing.assert_allclose(out[:, :4], plain[:, :4], rtol=1e-6)
+    r = (images.sum(axis=(1, 2, 3)) / conditions[:, 0] - 0.9) / 0.05
+    np.testing.assert_allclose(out[:, 4:], np.stack([r, r**2, r**3], axis=-1), rtol=1e-4)
+    # the soft clip bounds a far-off response and is the identity near the centre
+    clipped = ShowerFeatures(response_center=0.9, response_scale=0.05, response_powers=2,
+                             response_clip=4.0)
+    far = keras.ops.convert_to_numpy(clipped(np.zeros_like(images), conditions))
+    np.testing.assert_allclose(far[:, 4], 4.0 * np.tanh(-18.0 / 4.0), rtol=1e-5)
+    assert (far[:, 5] <= 16.0).all()
+    assert ShowerFeatures.from_config(clipped.get_config()).get_config() == clipped.get_config()
+    for bad in ({"response_scale": 0.0}, {"response_powers": 0}, {"response_clip": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ShowerFeatures(**bad)
+
+
 def test_log1p_scaling():
     layer = Log1pScaling(scale=0.002)
     x = np.array([[0.0, 0.002, 1.0]], "float32")

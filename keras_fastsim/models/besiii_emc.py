@@ -45,7 +45,6 @@ import keras
 from keras import layers
 
 from keras_fastsim.io.showers import BESIII_NORMALISATION
-from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 from keras_fastsim.models.conditional_gan import ConditionalGAN
@@ -80,24 +79,18 @@ def build_besiii_generator(
     condition_dim: int = 6,
     *,
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
-    energy_ceiling: float | None = None,
     name: str = "besiii_generator",
 ) -> keras.Model:
     """The slides' generator: ``[noise, conditions] -> (batch, 11, 11, 1)`` energies in GeV.
 
     Noise(``noise_dim``) + normalised y -> Dense(16*4*4) -> Reshape(4, 4, 16) ->
     UpSampling2D(3, 3) -> Conv2D(16, (4, 4)) + ReLU -> 2 x {Conv2D(16, (3, 3)) + ReLU} ->
-    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1
-    [-> EnergyCeiling].
+    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1.
 
     Args:
         noise_dim: Size of the noise vector (512 in the slides).
         condition_dim: Number of conditions (6).
         condition_scale: Divisors normalising the conditions (authors' constants).
-        energy_ceiling: If given, an :class:`EnergyCeiling` after the last ReLU caps the
-            shower's summed energy at ``energy_ceiling * Mom`` (energy conservation: the
-            reference's E_total / Mom never exceeds 1.0). Default ``None`` (the slides'
-            generator).
         name: Model name.
     """
     if int(noise_dim) < 1:
@@ -122,10 +115,6 @@ def build_besiii_generator(
     x = layers.ReLU(name="relu_4")(x)
     x = layers.Conv2D(1, (2, 2), padding="valid", name="conv_5")(x)
     showers = layers.ReLU(name="energy")(x)
-    if energy_ceiling is not None:
-        showers = EnergyCeiling(energy_ceiling, momentum_index=0, name="energy_ceiling")(
-            showers, conditions
-        )
     return keras.Model([noise, conditions], showers, name=name)
 
 
@@ -262,7 +251,6 @@ def build_besiii_gan(
     regression_weight: float = 1.0,
     generator_steps: int = 2,
     seed: int | None = None,
-    generator_kwargs: dict | None = None,
     discriminator_kwargs: dict | None = None,
 ) -> ConditionalGAN:
     """The BESIII EMC conditional GAN: slide networks in :class:`ConditionalGAN`.
@@ -274,11 +262,10 @@ def build_besiii_gan(
         regression_weight: Weight of the regression term.
         generator_steps: Generator updates per discriminator update (2).
         seed: Seed of the training noise and shuffling.
-        generator_kwargs: More arguments of :func:`build_besiii_generator`.
         discriminator_kwargs: More arguments of :func:`build_besiii_discriminator`.
     """
     return ConditionalGAN(
-        build_besiii_generator(noise_dim, **(generator_kwargs or {})),
+        build_besiii_generator(noise_dim),
         build_besiii_discriminator(**(discriminator_kwargs or {})),
         regressor,
         noise_dim=noise_dim,
