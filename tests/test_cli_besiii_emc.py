@@ -97,7 +97,7 @@ def test_export_matches_generate_in_a_subprocess(chain):
         assert np.array_equal(a, b)
         print(a.shape)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(120, 11, 11, 1)" in out.stdout
