@@ -324,12 +324,10 @@ def _evaluate_cepc_ecal(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from keras_fastsim.runs import RUN_FILE
-
-    if not (Path(args.run_dir) / RUN_FILE).is_file():
-        raise FileNotFoundError(
-            f"{args.run_dir}: not a run directory of 'train' (no {RUN_FILE}). 'generate' takes "
-            "the run directory; a bare generator .keras file is read by "
+    if Path(args.run_dir).is_file():
+        raise ValueError(
+            f"{args.run_dir}: not a run directory of 'train' but a file. 'generate' takes the "
+            "run directory; a bare generator .keras file is read by "
             "keras_fastsim.training.besiii_emc.generate_showers / "
             "keras_fastsim.training.cepc_ecal.generate_cepc_showers."
         )
