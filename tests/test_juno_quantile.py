@@ -1,4 +1,4 @@
-"""JUNO nets: the quantile (pinball) + mean-term training, position features, R-balanced batches."""
+"""JUNO nets: the quantile (pinball) + mean-term training, position features, R-balanced and near-PMT batches."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from keras_fastsim.training.juno import (
     _split_events,
     fit_generator,
     pinball_loss,
+    pmt_distance,
     poisson_deviance,
     random_batches,
 )
@@ -182,6 +183,15 @@ def test_position_features_are_theta_free_at_centre_and_serialise(tmp_path):
         JunoTimeNet(condition_features="position", pmt_radius_m=10.0)
 
 
+def _fit_two_sample(cond, y, **batches):
+    """One tiny MMD (two-sample) fit: the batch options of the quantile loss must be refused."""
+    return fit_generator(JunoTimeNet(8, 1), cond, y, _split_events(np.arange(len(cond)) // 10, 0.1, 0),
+                         "unused", loss="mmd", loss_config=None, output_transform="identity",
+                         output_weight=1.0, epochs=1, steps_per_epoch=1, validation_steps=1, batch_size=64,
+                         learning_rate=1e-3, lr_halving_epochs=1, patience=None, strategy="default",
+                         jit_compile=False, seed=0, verbose=0, **batches)
+
+
 def test_r_balance_flattens_radius_distribution():
     rng = np.random.default_rng(0)
     r = (17.5 * np.cbrt(rng.random(100000))).astype(np.float32)  # volume-like: few rows at small R
@@ -198,11 +208,43 @@ def test_r_balance_flattens_radius_distribution():
     with pytest.raises(ValueError, match="r_balance"):
         random_batches(cond, y, 10, 1, seed=0, r_balance=1.5)
     with pytest.raises(ValueError, match="r_balance"):
-        fit_generator(JunoTimeNet(8, 1), cond, y, _split_events(np.arange(len(r)) // 10, 0.1, 0), "unused",
-                      loss="mmd", loss_config=None, output_transform="identity", output_weight=1.0, epochs=1,
-                      steps_per_epoch=1, validation_steps=1, batch_size=64, learning_rate=1e-3,
-                      lr_halving_epochs=1, patience=None, strategy="default", jit_compile=False, seed=0,
-                      verbose=0, r_balance=0.5)
+        _fit_two_sample(cond, y, r_balance=0.5)
+
+
+def test_near_fraction_fills_batches_with_near_pmt_rows():
+    rng = np.random.default_rng(1)
+    r = (17.5 * np.cbrt(rng.random(100000))).astype(np.float32)
+    cond = np.column_stack([r, np.arccos(rng.uniform(-1, 1, len(r)))]).astype(np.float32)
+    y = np.arange(len(r), dtype=np.float32)
+    dist = pmt_distance(cond)
+    np.testing.assert_allclose(dist[:50], np.asarray(condition_feature_values(cond[:50], "position"))[:, 2],
+                               rtol=1e-5)
+    near = dist < 10.0
+    assert 0.0 < near.mean() < 0.05  # rare: PMTs within ~30 deg of a deposit near the wall
+    plain = random_batches(cond, y, 4000, 2, seed=5, paired=False, r_balance=0.5)
+    off = random_batches(cond, y, 4000, 2, seed=5, paired=False, r_balance=0.5, near_fraction=0.0)
+    for (xa, ya), (xb, yb) in zip(plain, off):  # near_fraction=0: the same batches as without it
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    batches = [b for b in random_batches(cond, y, 4000, 2, seed=5, paired=False, r_balance=0.5,
+                                         near_fraction=0.25, near_distance_m=10.0)]
+    x, yy = batches[0][0].numpy(), batches[0][1].numpy()[:, 0].astype(np.int64)
+    np.testing.assert_array_equal(x, cond[yy])
+    assert near[yy[:1000]].all()  # the first round(0.25 * B) rows are near-PMT rows
+    assert near[yy[1000:]].mean() < 0.1  # the rest as without the option
+    expected = near.sum() * (1.0 - np.exp(-1000 / near.sum()))  # distinct rows of 1000 uniform draws
+    assert len(np.unique(yy[:1000])) > 0.9 * expected  # drawn among all near rows, not a fixed few
+    again = next(iter(random_batches(cond, y, 4000, 1, seed=5, paired=False, r_balance=0.5,
+                                     near_fraction=0.25, near_distance_m=10.0)))
+    np.testing.assert_array_equal(again[1].numpy(), batches[0][1].numpy())  # seeded
+    assert not np.array_equal(batches[1][1].numpy(), batches[0][1].numpy())
+    for kwargs, match in (({"near_fraction": 1.0}, "near_fraction"), ({"near_fraction": -0.1}, "near_fraction"),
+                          ({"near_fraction": 0.1, "near_distance_m": 0.0}, "near_distance_m"),
+                          ({"near_fraction": 0.1, "near_distance_m": 1.0}, "closer"),
+                          ({"near_fraction": 0.1, "paired": True}, "paired")):
+        with pytest.raises(ValueError, match=match):
+            random_batches(cond, y, 100, 1, seed=0, **({"paired": False} | kwargs))
+    with pytest.raises(ValueError, match="near_fraction"):
+        _fit_two_sample(cond, y, near_fraction=0.2)
 
 
 def test_average_epochs_is_mean_of_last_checkpoints(tmp_path):
