@@ -149,7 +149,8 @@ def _training_table(out: Path, kind: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def stage_train(out: Path, scale: float, seed: int, kinds: tuple[str, ...] = ("npe", "time")) -> None:
+def stage_train(out: Path, scale: float, seed: int, kinds: tuple[str, ...] = ("npe", "time"),
+                configs: dict[str, str] | None = None) -> None:
     from keras_fastsim.training.config import load_config
     from keras_fastsim.training.juno import train_juno_npe, train_juno_time
 
@@ -157,7 +158,7 @@ def stage_train(out: Path, scale: float, seed: int, kinds: tuple[str, ...] = ("n
         run = out / f"run_{kind}"
         if kind not in kinds or (run / "model.keras").exists():
             continue
-        config = load_config(f"juno_{kind}")
+        config = load_config((configs or {}).get(kind) or f"juno_{kind}")
         training = dict(config.get("training", {}))
         training["epochs"] = max(1, round(training.get("epochs", 20) * scale))
         training["seed"] = seed
@@ -185,6 +186,8 @@ def main() -> None:
     parser.add_argument("--train-scale", type=float, default=1.0, help="scales the configs' epochs")
     parser.add_argument("--train-kind", choices=("npe", "time"), action="append",
                         help="train only this net (repeatable; default both)")
+    parser.add_argument("--npe-config", help="YAML config of NN_npe (default: packaged juno_npe)")
+    parser.add_argument("--time-config", help="YAML config of NN_time (default: packaged juno_time)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     stages = STAGES if not args.stage or "all" in args.stage else tuple(args.stage)
@@ -194,7 +197,8 @@ def main() -> None:
     if "loss-choice" in stages:
         stage_loss_choice(out, args.loss_steps, args.seed)
     if "train" in stages:
-        stage_train(out, args.train_scale, args.seed, tuple(args.train_kind or ("npe", "time")))
+        stage_train(out, args.train_scale, args.seed, tuple(args.train_kind or ("npe", "time")),
+                    {"npe": args.npe_config, "time": args.time_config})
     if "validate" in stages:
         metrics = stage_validate(out, Path(args.figures), args.seed)
         print(json.dumps(metrics.get("summary", metrics), indent=2))
