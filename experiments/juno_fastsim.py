@@ -96,7 +96,7 @@ def stage_loss_choice(out: Path, steps: int, seed: int) -> dict:
     runs = [("mmd", "mmd", True, steps), ("smoothknn", "smoothknn", False, steps)]
     if "smoothknn" in results:  # MMD again, for the wall time SmoothKNN needed
         ratio = results["smoothknn"]["s_per_step"] / results["mmd"]["s_per_step"]
-        runs.append(("mmd_equal_time", "mmd", True, int(round(steps * ratio / 100.0)) * 100))
+        runs.append(("mmd_equal_time", "mmd", True, round(steps * ratio / 100.0) * 100))
     runs.append(("mmd_moments", "mmd", True, steps))  # + the local-moment term (moment_weight=1)
     # with the learning rate halved every 100 steps (the trials above keep 1e-3)
     runs += [("mmd_annealed", "mmd", True, steps), ("smoothknn_annealed", "smoothknn", False, steps)]
@@ -105,7 +105,7 @@ def stage_loss_choice(out: Path, steps: int, seed: int) -> dict:
     if "smoothknn" in results:  # quantile for the wall time SmoothKNN needed, without / with
         # the position features (R cos th, R sin th, d, log d) inside the net
         ratio = results["smoothknn"]["s_per_step"] / results["mmd"]["s_per_step"]
-        n_equal = int(round(steps * ratio / 100.0)) * 100
+        n_equal = round(steps * ratio / 100.0) * 100
         runs += [("quantile_equal_time", "quantile", True, n_equal),
                  ("quantile_position_equal_time", "quantile", True, n_equal)]
     for key, loss, jit, n_steps in runs:
