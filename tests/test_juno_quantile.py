@@ -13,6 +13,12 @@ from keras_fastsim.models.juno import (
     JunoTimeNet,
     condition_feature_values,
 )
+from keras_fastsim.physics.juno_vessel import (
+    VESSEL_OPTICS,
+    direct_reflectance,
+    reflected_fraction,
+    vessel_exit_probability,
+)
 from keras_fastsim.training.juno import (
     QuantileTrainer,
     _split_events,
@@ -181,6 +187,55 @@ def test_position_features_are_theta_free_at_centre_and_serialise(tmp_path):
         JunoNpeNet(condition_features="xyz")
     with pytest.raises(ValueError, match="pmt_radius_m"):
         JunoTimeNet(condition_features="position", pmt_radius_m=10.0)
+
+
+def test_vessel_reflection_matches_reference_optics():
+    from keras_fastsim.reference.juno import JunoOpticsConfig, shell_exit_probability
+
+    cfg = JunoOpticsConfig()
+    assert VESSEL_OPTICS == {"n_ls": cfg.n_ls, "n_acrylic": cfg.n_acrylic, "n_water": cfg.n_water,
+                             "ls_radius_m": cfg.ls_radius_m, "outer_radius_m": cfg.acrylic_outer_radius_m}
+    cos_i = np.linspace(0.0, 1.0, 5001)
+    np.testing.assert_allclose(np.asarray(vessel_exit_probability(cos_i)), shell_exit_probability(cos_i), atol=5e-4)
+    # Isotropic average by Monte Carlo with the reference's numpy optics: deposit on the z axis.
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal((400000, 3))
+    sin_psi = np.sqrt(1.0 - (u[:, 2] / np.linalg.norm(u, axis=1)) ** 2)
+    radii = np.array([[0.0], [15.0], [16.0], [16.1], [17.5]], np.float32)
+    frac = np.asarray(reflected_fraction(radii))[:, 0]
+    for radius, value in zip(radii[:, 0], frac):
+        cos_i = np.sqrt(1.0 - (radius * sin_psi / cfg.ls_radius_m) ** 2)
+        assert value == pytest.approx(1.0 - shell_exit_probability(cos_i).mean(), abs=3e-3)
+    assert np.all(np.diff(frac) > 0) and frac[2] > 3 * frac[1]  # steep rise around 16 m
+    # Direct reflectance: the line to the PMT; beyond b_t = n_water R_outer / n_LS it is 1 (trapped).
+    r, th = np.array([[16.0], [17.5], [17.5]], np.float32), np.array([[3.0], [0.62], [3.0]], np.float32)
+    d = np.sqrt(r**2 + 19.5**2 - 2 * 19.5 * r * np.cos(th))
+    impact = r * 19.5 * np.sin(th) / d
+    expected = 1.0 - shell_exit_probability(np.sqrt(1.0 - (impact / cfg.ls_radius_m) ** 2))
+    np.testing.assert_allclose(np.asarray(direct_reflectance(r, th)), expected, atol=5e-4)
+    assert impact[1, 0] > cfg.trapping_impact_parameter_m and expected[1, 0] == 1.0
+
+
+def test_vessel_features_on_the_far_net_only(tmp_path):
+    rng = np.random.default_rng(1)
+    cond = np.column_stack([rng.uniform(0, 17.7, 2000), rng.uniform(0, np.pi, 2000)]).astype(np.float32)
+    feats = np.asarray(condition_feature_values(cond, "position_vessel", 19.5))
+    assert feats.shape == (2000, 6) and np.all(np.isfinite(feats))
+    np.testing.assert_allclose(feats[:, :4], np.asarray(condition_feature_values(cond, "position", 19.5)))
+    assert np.all((feats[:, 4:] >= 0) & (feats[:, 4:] <= 1))
+    model = JunoTimeModel(near_units=8, near_layers=1, far_units=8, far_layers=1, condition_features="position",
+                          far_condition_features="position_vessel")
+    model.adapt(cond, rng.exponential(100.0, len(cond)))
+    model.build((None, 3))
+    assert (model.near.condition_features, model.far.condition_features) == ("position", "position_vessel")
+    assert model.near.hidden[0].kernel.shape == (5, 8) and model.far.hidden[0].kernel.shape == (7, 8)
+    model.save(tmp_path / "time.keras")
+    loaded = keras.models.load_model(tmp_path / "time.keras")
+    assert loaded.hyperparameters() == model.hyperparameters()
+    np.testing.assert_array_equal(loaded.sample(cond[:50], seed=2), model.sample(cond[:50], seed=2))
+    assert JunoTimeModel().far.condition_features == "r_theta"  # None: the same as condition_features
+    with pytest.raises(ValueError, match="condition_features"):
+        JunoTimeModel(far_condition_features="vessel")
 
 
 def _fit_two_sample(cond, y, **batches):

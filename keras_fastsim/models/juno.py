@@ -40,6 +40,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_fastsim.physics.juno_vessel import direct_reflectance, reflected_fraction
+
 __all__ = [
     "CONDITION_COLUMNS",
     "CONDITION_FEATURES",
@@ -60,7 +62,7 @@ MODEL_FILE = "model.keras"
 CONDITION_COLUMNS: tuple[str, ...] = ("R", "theta")
 """Conditions of both nets, in the order of the input columns (noise is the third column)."""
 
-CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position")
+CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position", "position_vessel")
 """What the first Dense layer sees of the conditions (``condition_features`` of the nets).
 
 * ``"r_theta"``: the standardised ``(R, theta)`` themselves.
@@ -70,10 +72,17 @@ CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position")
   ``(R, theta, noise)``. At ``R = 0`` every feature is independent of ``theta`` (theta is
   undefined there), and ``d`` / ``log d`` carry the solid-angle (``~ 1 / d^2``) and time-of-flight
   (``~ d``) dependences that dominate n_pe and hit time near the PMTs.
+* ``"position_vessel"``: the ``"position"`` features and two of the light reflected back into
+  the LS by the acrylic vessel (:mod:`keras_fastsim.physics.juno_vessel`): the fraction of the
+  deposit's isotropic light that is reflected (Fresnel, then total internal reflection for
+  impact parameters above ~16.06 m; it rises steeply around ``R ~ 16 m``) and the reflectance
+  along the straight line to the PMT. A smooth net cannot place that kink itself: without them
+  the far NN_time blurs it and is biased near ``R = 16 m`` (docs/juno.md).
 """
 
 _MAX_THETA = float(np.pi) + 1e-4
 _PMT_RADIUS_M = 19.5
+_NUM_FEATURES = {"r_theta": 2, "position": 4, "position_vessel": 6}
 _CHUNK = 65536
 
 
@@ -147,7 +156,10 @@ def condition_feature_values(conditions, condition_features: str = "r_theta", pm
     r, theta = cond[:, 0:1], cond[:, 1:2]
     cos = ops.cos(theta)
     d = ops.sqrt(ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos, 1e-6))
-    return ops.concatenate([r * cos, r * ops.sin(theta), d, ops.log(d)], axis=-1)
+    feats = [r * cos, r * ops.sin(theta), d, ops.log(d)]
+    if condition_features == "position_vessel":
+        feats += [reflected_fraction(r), direct_reflectance(r, theta, pmt_radius_m)]
+    return ops.concatenate(feats, axis=-1)
 
 
 class _ConditionalGenerator(keras.Model):
@@ -156,7 +168,7 @@ class _ConditionalGenerator(keras.Model):
     def __init__(self, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M, **kwargs):
         super().__init__(**kwargs)
         self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
-        self.num_features = 2 if self.condition_features == "r_theta" else 4
+        self.num_features = _NUM_FEATURES[self.condition_features]
         self.normalizer = keras.layers.Normalization(axis=-1, name=f"{self.name}_condition_norm")
 
     def _features(self, conditions):
@@ -164,7 +176,10 @@ class _ConditionalGenerator(keras.Model):
 
     def adapt(self, conditions: Any, *args: Any) -> None:
         """Fits the condition standardisation to training conditions ``(N, 2)``."""
-        feats = ops.convert_to_numpy(self._features(check_conditions(conditions)))
+        cond = check_conditions(conditions)
+        # In chunks: the vessel features hold (rows, 64) temporaries.
+        feats = np.concatenate([ops.convert_to_numpy(self._features(cond[i : i + _CHUNK]))
+                                for i in range(0, max(len(cond), 1), _CHUNK)])
         self.normalizer.adapt(feats)
 
     def build(self, input_shape=None):
@@ -415,6 +430,9 @@ class JunoTimeModel(keras.Model):
         condition_features: Condition features of both nets (:data:`CONDITION_FEATURES`).
             Default ``"r_theta"``.
         pmt_radius_m: Radius of the PMT sphere for the ``"position"`` features [m].
+        far_condition_features: Condition features of the far net, if they differ
+            (``"position_vessel"``: the vessel's reflection rises steeply around ``R ~ 16 m``,
+            inside the far net's range only). Default ``None`` (``condition_features``).
 
     References:
         The IHEP slides (NN_time, R < 15 m / R >= 15 m); SPEC 2.1.
@@ -435,6 +453,7 @@ class JunoTimeModel(keras.Model):
         activation: str = "relu",
         condition_features: str = "r_theta",
         pmt_radius_m: float = _PMT_RADIUS_M,
+        far_condition_features: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -445,9 +464,10 @@ class JunoTimeModel(keras.Model):
         self.split_radius_m = float(split_radius_m)
         self.activation = activation
         self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
-        feats = {"condition_features": self.condition_features, "pmt_radius_m": self.pmt_radius_m}
-        self.near = JunoTimeNet(near_units, near_layers, activation, name="time_near", **feats)
-        self.far = JunoTimeNet(far_units, far_layers, activation, name="time_far", **feats)
+        far_features = self.condition_features if far_condition_features is None else far_condition_features
+        self.near = JunoTimeNet(near_units, near_layers, activation, self.condition_features,
+                                self.pmt_radius_m, name="time_near")
+        self.far = JunoTimeNet(far_units, far_layers, activation, far_features, self.pmt_radius_m, name="time_far")
 
     def build(self, input_shape=None):
         for net in (self.near, self.far):
@@ -502,7 +522,7 @@ class JunoTimeModel(keras.Model):
             "near_units": self.near.units, "near_layers": self.near.num_layers,
             "far_units": self.far.units, "far_layers": self.far.num_layers,
             "activation": self.activation, "condition_features": self.condition_features,
-            "pmt_radius_m": self.pmt_radius_m,
+            "pmt_radius_m": self.pmt_radius_m, "far_condition_features": self.far.condition_features,
         }
 
     def get_config(self):
