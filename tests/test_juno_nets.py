@@ -155,16 +155,27 @@ def test_short_training_moves_toward_data(tmp_path):
     theta = np.arccos(rng.uniform(-1, 1, n))
     t = 30.0 + 20.0 * theta + 3.0 * r + rng.gamma(2.0, 4.0, n)
     table = pd.DataFrame({"event": np.arange(n) // 50, "R": r, "theta": theta, "t": t})
-    cfg = {"near_units": 32, "near_layers": 2, "far_units": 32, "far_layers": 2}
+    cfg = {"near_units": 32, "near_layers": 2, "far_units": 32, "far_layers": 2,
+           "far_condition_features": "position_vessel"}
     keras.utils.set_random_seed(1)
     before = JunoTimeModel(**cfg)
     before.adapt(table[["R", "theta"]].to_numpy(), t)
     model = train_juno_time(
         table, tmp_path / "run", model_config=cfg, epochs=3, steps_per_epoch=40, validation_steps=2,
-        batch_size=256, learning_rate=3e-3, seed=1, verbose=0,
+        batch_size=256, learning_rate=3e-3, far_average_epochs=2, seed=1, verbose=0,
     )
     assert read_manifest(tmp_path / "run")["kind"] == "juno-time"
     assert (tmp_path / "run" / "near" / "history.csv").exists()
+    # The far net holds the mean weights of its last two epochs, the near net its last epoch's.
+    ckpt = tmp_path / "run" / "{}" / "checkpoints" / "epoch_00{}.keras"
+    far = [keras.models.load_model(str(ckpt).format("far", e)).generator.get_weights() for e in (2, 3)]
+    for got, a, b in zip(model.far.get_weights(), *far):
+        np.testing.assert_allclose(got, 0.5 * (a + b), rtol=1e-6, atol=1e-7)
+    near = keras.models.load_model(str(ckpt).format("near", 3)).generator.get_weights()
+    for got, want in zip(model.near.get_weights(), near):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="far_average_epochs"):
+        train_juno_time(table, tmp_path / "bad", model_config=cfg, far_average_epochs=0)
     cond = table[["R", "theta"]].to_numpy(np.float32)[:2000]
 
     def stat(m):
@@ -311,3 +322,20 @@ def test_bad_inputs_raise(fast_and_full):
         fast.simulate_track(np.zeros((3, 3)), np.ones(2), seed=0)
     with pytest.raises(ValueError, match="seed"):
         fast.simulate_track(np.zeros((1, 3)), np.ones(1), seed=-3)
+
+
+def test_packaged_configs_map_onto_the_api():
+    """Every key of the packaged JUNO configs is an argument of the net / model and the trainer."""
+    import inspect
+
+    from keras_fastsim.training.config import load_config
+    from keras_fastsim.training.juno import train_juno_npe, train_juno_time
+
+    for name, cls, trainer in (("juno_npe", JunoNpeNet, train_juno_npe), ("juno_time", JunoTimeModel, train_juno_time)):
+        cfg = load_config(name)
+        model = cls(**cfg["model"])  # validates the model keys and values
+        assert set(cfg["model"]) <= set(model.hyperparameters())
+        params = inspect.signature(trainer).parameters
+        assert set(cfg["training"]) <= set(params), set(cfg["training"]) - set(params)
+    time_model = JunoTimeModel(**load_config("juno_time")["model"])
+    assert (time_model.near.condition_features, time_model.far.condition_features) == ("position", "position_vessel")

@@ -846,6 +846,7 @@ def train_juno_time(
     far_batch_size: int | None = None,
     learning_rate: float = 1e-3,
     far_learning_rate: float | None = None,
+    far_average_epochs: int | None = None,
     nets: tuple[str, ...] = ("near", "far"),
     lr_halving_epochs: int = 8,
     validation_fraction: float = 0.1,
@@ -860,8 +861,8 @@ def train_juno_time(
     Rows with ``R < split_radius_m`` train the near net (``out_dir/near``), the others the far
     net (``out_dir/far``); the assembled :class:`~keras_fastsim.models.juno.JunoTimeModel` is
     saved to ``out_dir/model.keras``. Arguments as in :func:`train_juno_npe`;
-    ``far_steps_per_epoch`` / ``far_batch_size`` / ``far_learning_rate`` override them for the
-    (much larger) far net. ``nets`` names the nets to train; a net left out keeps its weights
+    ``far_steps_per_epoch`` / ``far_batch_size`` / ``far_learning_rate`` / ``far_average_epochs``
+    override them for the (much larger) far net. ``nets`` names the nets to train; a net left out keeps its weights
     from the model already saved in ``out_dir`` (to retrain one net of a run).
 
     Args:
@@ -874,7 +875,8 @@ def train_juno_time(
             average_epochs: See :func:`train_juno_npe`.
         output_transform: ``"identity"`` or ``"log"`` for the time feature of the loss.
         epochs, steps_per_epoch, far_steps_per_epoch, validation_steps, batch_size,
-        far_batch_size, learning_rate, far_learning_rate, lr_halving_epochs, validation_fraction, patience,
+        far_batch_size, learning_rate, far_learning_rate, far_average_epochs, lr_halving_epochs,
+        validation_fraction, patience,
         strategy, jit_compile, seed, verbose: See :func:`train_juno_npe`.
 
     Returns:
@@ -894,6 +896,10 @@ def train_juno_time(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     val_mask = _split_events(table["event"].to_numpy(), validation_fraction, seed)
+    for name, value in (("far_steps_per_epoch", far_steps_per_epoch), ("far_batch_size", far_batch_size),
+                        ("far_average_epochs", far_average_epochs), ("average_epochs", average_epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"`{name}` must be a positive integer or None. Received: {name}={value!r}")
     nets = tuple(nets)
     if not nets or any(n not in ("near", "far") for n in nets):
         raise ValueError(f"`nets` must name 'near' and/or 'far'. Received: nets={nets!r}")
@@ -912,16 +918,16 @@ def train_juno_time(
         output_weight=output_weight, moment_weight=moment_weight, moment_orders=moment_orders,
         num_levels=num_levels, mean_weight=mean_weight, relu_leak=relu_leak, r_balance=r_balance,
         near_fraction=near_fraction, near_distance_m=near_distance_m, level_scale=level_scale,
-        average_epochs=average_epochs, epochs=epochs,
+        epochs=epochs,
         validation_steps=validation_steps, lr_halving_epochs=lr_halving_epochs, patience=patience,
         strategy=strategy, jit_compile=jit_compile, verbose=verbose,
     )
     parts = (
-        ("near", model.near, near, steps_per_epoch, batch_size, learning_rate, seed),
+        ("near", model.near, near, steps_per_epoch, batch_size, learning_rate, average_epochs, seed),
         ("far", model.far, ~near, far_steps_per_epoch or steps_per_epoch, far_batch_size or batch_size,
-         far_learning_rate or learning_rate, seed + 1),
+         far_learning_rate or learning_rate, far_average_epochs or average_epochs, seed + 1),
     )
-    for name, net, rows, steps, batch, lr, part_seed in parts:
+    for name, net, rows, steps, batch, lr, average, part_seed in parts:
         if name not in nets:
             continue
         if rows.sum() < 2 * batch:
@@ -929,15 +935,16 @@ def train_juno_time(
                 f"Too few hit times for the {name} net: {int(rows.sum())} rows (need >= 2 * batch). "
                 f"Received: batch_size={batch}"
             )
-        fit_generator(net, cond[rows], t[rows], val_mask[rows], out_dir / name,
-                       steps_per_epoch=steps, batch_size=batch, learning_rate=lr, seed=part_seed, **base)
+        fit_generator(net, cond[rows], t[rows], val_mask[rows], out_dir / name, steps_per_epoch=steps,
+                      batch_size=batch, learning_rate=lr, average_epochs=average, seed=part_seed, **base)
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         model.save(tmp)
     base.pop("verbose")
     _write_config(out_dir, {"model": model.hyperparameters(), "training": base | {
         "steps_per_epoch": steps_per_epoch, "far_steps_per_epoch": far_steps_per_epoch,
         "batch_size": batch_size, "far_batch_size": far_batch_size, "learning_rate": learning_rate,
-        "far_learning_rate": far_learning_rate, "seed": seed,
+        "far_learning_rate": far_learning_rate, "average_epochs": average_epochs,
+        "far_average_epochs": far_average_epochs, "seed": seed,
         "validation_fraction": validation_fraction, "n_rows": len(table),
         "n_rows_near": int(near.sum()), "n_deposits": int(table["event"].nunique())}})
     update_manifest(out_dir, "juno-time", model=MODEL_FILE, near="near", far="far",
