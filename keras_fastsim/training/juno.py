@@ -862,8 +862,8 @@ def train_juno_time(
     net (``out_dir/far``); the assembled :class:`~keras_fastsim.models.juno.JunoTimeModel` is
     saved to ``out_dir/model.keras``. Arguments as in :func:`train_juno_npe`;
     ``far_steps_per_epoch`` / ``far_batch_size`` / ``far_learning_rate`` / ``far_average_epochs``
-    override them for the (much larger) far net. ``nets`` names the nets to train; a net left out keeps its weights
-    from the model already saved in ``out_dir`` (to retrain one net of a run).
+    override them for the (much larger) far net. ``nets`` names the nets to train; a net left out
+    keeps its weights from the model already saved in ``out_dir`` (to retrain one net of a run).
 
     Args:
         samples: :class:`~keras_fastsim.reference.juno.TrainingSamples`, its ``time`` DataFrame
