@@ -1,4 +1,5 @@
-"""Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling."""
+"""Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
+ceiling."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 
@@ -126,3 +128,48 @@ def test_log1p_scaling():
     assert Log1pScaling.from_config(layer.get_config()).scale == 0.002
     with pytest.raises(ValueError, match="scale"):
         Log1pScaling(scale=0.0)
+
+
+def test_energy_ceiling_is_a_smooth_minimum_of_total_and_ceiling(rng):
+    shapes = rng.exponential(1.0, size=(6, 11, 11, 1)).astype("float32")
+    shapes /= shapes.sum(axis=(1, 2, 3), keepdims=True)
+    totals = np.array([0.2, 0.9, 1.0, 1.1, 3.0, 1e4], "float32")
+    conditions = np.column_stack([np.full(6, 7.0), np.full(6, 1.5)]).astype("float32")
+    layer = EnergyCeiling(max_fraction=0.8, sharpness=20.0, momentum_index=1)
+    out = keras.ops.convert_to_numpy(layer(shapes * totals[:, None, None, None], conditions))
+    new_totals = out.sum(axis=(1, 2, 3))
+    limit = 0.8 * 1.5
+    expected = (totals.astype("float64") ** -20 + limit**-20) ** (-1 / 20)
+    np.testing.assert_allclose(new_totals, expected, rtol=1e-5)
+    assert (new_totals <= np.minimum(totals, limit) * (1 + 1e-6)).all()
+    assert (new_totals[2:4] < np.minimum(totals, limit)[2:4] - 1e-3).all()  # near the ceiling
+    assert new_totals[0] == pytest.approx(0.2, rel=1e-6)  # far below: unchanged
+    assert new_totals[-1] == pytest.approx(limit, rel=1e-5)  # far above: at the ceiling
+    # the shape is untouched
+    np.testing.assert_allclose(out / new_totals[:, None, None, None], shapes, rtol=1e-4, atol=1e-7)
+
+
+def test_energy_ceiling_keeps_a_gradient_above_the_ceiling():
+    import tensorflow as tf
+
+    layer = EnergyCeiling(sharpness=20.0)
+    cells = tf.Variable(np.full((3, 2, 2), [[[0.2]], [[0.26]], [[0.3]]], "float32"))
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(layer(cells, np.ones((3, 1), "float32")), axis=(1, 2))
+        loss = tf.reduce_sum(total)
+    grad = tape.gradient(loss, cells).numpy()[:, 0, 0]
+    t = np.array([0.8, 1.04, 1.2])
+    np.testing.assert_allclose(grad, (1 + t**20) ** (-1 - 1 / 20), rtol=1e-4)
+    assert (grad > 0.02).all()  # the hard cap min(T, p) gives 0 for the last two
+
+
+def test_energy_ceiling_config_and_errors():
+    layer = EnergyCeiling(max_fraction=0.9, sharpness=8.0, momentum_index=2, name="cap")
+    assert EnergyCeiling.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in ({"max_fraction": 0.0}, {"sharpness": -1.0}, {"momentum_index": -1},
+                {"epsilon": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            EnergyCeiling(**bad)
+    with pytest.raises(ValueError, match="momentum_index"):
+        EnergyCeiling(momentum_index=6)(np.ones((2, 11, 11, 1), "float32"),
+                                        np.ones((2, 6), "float32"))

@@ -45,6 +45,7 @@ import keras
 from keras import layers
 
 from keras_fastsim.io.showers import BESIII_NORMALISATION
+from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 from keras_fastsim.models.conditional_gan import ConditionalGAN
@@ -79,18 +80,27 @@ def build_besiii_generator(
     condition_dim: int = 6,
     *,
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
+    energy_ceiling: float | None = None,
+    ceiling_sharpness: float = 20.0,
     name: str = "besiii_generator",
 ) -> keras.Model:
     """The slides' generator: ``[noise, conditions] -> (batch, 11, 11, 1)`` energies in GeV.
 
     Noise(``noise_dim``) + normalised y -> Dense(16*4*4) -> Reshape(4, 4, 16) ->
     UpSampling2D(3, 3) -> Conv2D(16, (4, 4)) + ReLU -> 2 x {Conv2D(16, (3, 3)) + ReLU} ->
-    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1.
+    Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1
+    [-> EnergyCeiling].
 
     Args:
         noise_dim: Size of the noise vector (512 in the slides).
         condition_dim: Number of conditions (6).
         condition_scale: Divisors normalising the conditions (authors' constants).
+        energy_ceiling: If given, an :class:`EnergyCeiling` after the last ReLU keeps the
+            shower's summed energy smoothly below ``energy_ceiling * Mom`` (energy
+            conservation: the reference's E_total / Mom has an edge just below 1 and a
+            leakage tail). Default ``None`` (the slides' generator).
+        ceiling_sharpness: Exponent of the ceiling's smooth minimum (see
+            :class:`EnergyCeiling`). Default ``20.0``.
         name: Model name.
     """
     if int(noise_dim) < 1:
@@ -115,6 +125,10 @@ def build_besiii_generator(
     x = layers.ReLU(name="relu_4")(x)
     x = layers.Conv2D(1, (2, 2), padding="valid", name="conv_5")(x)
     showers = layers.ReLU(name="energy")(x)
+    if energy_ceiling is not None:
+        showers = EnergyCeiling(
+            energy_ceiling, ceiling_sharpness, momentum_index=0, name="energy_ceiling"
+        )(showers, conditions)
     return keras.Model([noise, conditions], showers, name=name)
 
 
@@ -251,6 +265,7 @@ def build_besiii_gan(
     regression_weight: float = 1.0,
     generator_steps: int = 2,
     seed: int | None = None,
+    generator_kwargs: dict | None = None,
     discriminator_kwargs: dict | None = None,
 ) -> ConditionalGAN:
     """The BESIII EMC conditional GAN: slide networks in :class:`ConditionalGAN`.
@@ -262,10 +277,11 @@ def build_besiii_gan(
         regression_weight: Weight of the regression term.
         generator_steps: Generator updates per discriminator update (2).
         seed: Seed of the training noise and shuffling.
+        generator_kwargs: More arguments of :func:`build_besiii_generator`.
         discriminator_kwargs: More arguments of :func:`build_besiii_discriminator`.
     """
     return ConditionalGAN(
-        build_besiii_generator(noise_dim),
+        build_besiii_generator(noise_dim, **(generator_kwargs or {})),
         build_besiii_discriminator(**(discriminator_kwargs or {})),
         regressor,
         noise_dim=noise_dim,

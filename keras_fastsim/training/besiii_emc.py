@@ -158,6 +158,8 @@ def train_besiii_gan_run(
     response_scale: float = 1.0,
     response_powers: int = 1,
     response_clip: float | None = None,
+    energy_ceiling: float | None = None,
+    ceiling_sharpness: float = 20.0,
     epochs: int = 50,
     batch_size: int = 512,
     d_learning_rate: float = 2e-5,
@@ -188,6 +190,9 @@ def train_besiii_gan_run(
         response_center, response_scale, response_powers, response_clip: The discriminator's
             energy-vs-momentum features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
+        energy_ceiling, ceiling_sharpness: Smooth cap of the generated E_total / Mom
+            (``None``: none, the slides' generator; see
+            :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
             ks_samples, strategy, seed, verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan`.
@@ -214,6 +219,7 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
+        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
@@ -233,6 +239,7 @@ def train_besiii_gan_run(
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
+        energy_ceiling=energy_ceiling,
         n_showers=len(hits), seed=int(seed),
         conditions=["Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z"],
     )
