@@ -14,6 +14,7 @@ from keras_fastsim.evaluation.showers import (
     evaluate_showers,
     momentum_bin_table,
     profiles,
+    response_summary,
     shower_features,
 )
 
@@ -113,7 +114,7 @@ def test_evaluate_writes_files_and_separates(tmp_path, rng):
     m_bad = evaluate_showers(ref, cond, bad, tmp_path / "bad", seed=1, plots=False)
     for name in ("metrics.json", "report.md", "features.csv", "momentum_bins.csv",
                  "shower_displays.png", "energy_features.png", "shape_features.png",
-                 "cell_spectrum.png", "profiles.png", "momentum_bins.png"):
+                 "cell_spectrum.png", "profiles.png", "momentum_bins.png", "response.png"):
         assert (tmp_path / "good" / name).stat().st_size > 0, name
     assert not (tmp_path / "bad" / "profiles.png").exists()
     on_disk = json.loads((tmp_path / "good" / "metrics.json").read_text())
@@ -125,8 +126,32 @@ def test_evaluate_writes_files_and_separates(tmp_path, rng):
     assert m_bad["classifier"]["cells_auc"] > 0.7
     assert m_bad["momentum_bins"]["max_abs_mean_rel"] > 0.15
     assert m_good["momentum_bins"]["max_abs_mean_rel"] < 0.03
+    # toy response 0.95 +- 0.02 (times the blob's cells above threshold)
+    assert m_good["response"]["ks"] < 0.06 and m_bad["response"]["ks"] > 0.9
+    assert m_bad["response"]["generated"]["mean"] == pytest.approx(
+        1.2 * m_good["response"]["generated"]["mean"], rel=1e-5)
     report = (tmp_path / "good" / "report.md").read_text()
+    assert "Energy response E_total / p" in report
     assert "E5x5 per Mom bin" in report and "![shower_displays](shower_displays.png)" in report
+
+
+def test_response_summary_sees_the_edge_and_the_tail(rng):
+    # a calorimeter-like response (edge below 1, leakage tail) vs a symmetric one with the
+    # same mean and std
+    real = 1.0 - rng.gamma(1.5, 0.02, 20_000)
+    fake = rng.normal(real.mean(), real.std(), 20_000)
+    out = response_summary(real, fake)
+    ref, gen = out["reference"], out["generated"]
+    assert ref["mean"] == pytest.approx(gen["mean"], abs=1e-3)
+    assert ref["std"] == pytest.approx(gen["std"], rel=0.03)
+    assert ref["fraction_above_1"] == 0.0 and gen["fraction_above_1"] > 0.05
+    assert ref["skewness"] < -1.0 and abs(gen["skewness"]) < 0.1
+    assert ref["q01"] < gen["q01"] and ref["q95"] > gen["q95"] - 0.02
+    assert 0.05 < out["ks"] < 0.2 and out["wasserstein_1"] > 0
+    assert set(ref) == {"mean", "std", "skewness", "q01", "q05", "q50", "q95", "q99",
+                        "fraction_above_1"}
+    with pytest.raises(ShowerEvaluationError, match="finite 1D"):
+        response_summary(real, np.array([0.9, np.nan]))
 
 
 def test_evaluate_unpaired_and_without_conditions(tmp_path, rng):
@@ -135,7 +160,7 @@ def test_evaluate_unpaired_and_without_conditions(tmp_path, rng):
     m = evaluate_showers(ref, cond, gen, tmp_path / "a", gen_conditions=gen_cond, plots=False)
     assert m["paired_conditions"] is False and m["n_generated"] == 300
     m = evaluate_showers(ref, None, gen, tmp_path / "b", plots=False, classifier=False)
-    assert m["momentum_bins"] is None and m["classifier"] is None
+    assert m["momentum_bins"] is None and m["classifier"] is None and m["response"] is None
 
 
 def test_bad_inputs(tmp_path, rng):

@@ -326,6 +326,44 @@ def _sigma68(x: np.ndarray) -> float:
     return float(0.5 * (hi - lo))
 
 
+RESPONSE_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.5, 0.95, 0.99)
+"""Quantiles of the energy response reported by :func:`response_summary`."""
+
+
+def response_summary(reference_response, generated_response) -> dict[str, Any]:
+    """Shape of the energy response ``E_total / p``, reference vs generated.
+
+    The response of a real calorimeter is skewed: an edge just below 1 (energy conservation)
+    and a leakage tail below it. A generator can match the mean and the per-momentum means
+    of E5x5 and still make a symmetric response that crosses 1, which these numbers show.
+
+    Returns:
+        ``{"reference": stats, "generated": stats, "ks": ..., "wasserstein_1": ...}``, each
+        ``stats`` holding ``mean``, ``std``, ``skewness``, the quantiles ``q01 ... q99`` of
+        :data:`RESPONSE_QUANTILES` and ``fraction_above_1``.
+    """
+    from scipy import stats as scipy_stats
+
+    out: dict[str, Any] = {}
+    samples = {"reference": np.asarray(reference_response, np.float64),
+               "generated": np.asarray(generated_response, np.float64)}
+    for key, r in samples.items():
+        if r.ndim != 1 or len(r) < 2 or not np.isfinite(r).all():
+            raise ShowerEvaluationError(
+                f"The {key} response must be a finite 1D array of >= 2 values. "
+                f"Received: shape={r.shape}"
+            )
+        row = {"mean": float(r.mean()), "std": float(r.std(ddof=1)),
+               "skewness": float(scipy_stats.skew(r))}
+        for q, v in zip(RESPONSE_QUANTILES, np.quantile(r, RESPONSE_QUANTILES)):
+            row[f"q{round(100 * q):02d}"] = float(v)
+        row["fraction_above_1"] = float((r > 1.0).mean())
+        out[key] = row
+    out["ks"] = metrics.ks_distance(samples["reference"], samples["generated"])
+    out["wasserstein_1"] = metrics.wasserstein_1(samples["reference"], samples["generated"])
+    return out
+
+
 def momentum_bin_table(
     reference_values,
     reference_momentum,
@@ -569,11 +607,15 @@ def evaluate_showers(
         }
     _write_csv(out_dir / "features.csv", distances.rename_axis("feature"), index=True)
 
-    momentum = None
+    momentum = response = responses = None
     if ref_cond is not None and momentum_column is not None and \
             momentum_column in ref_cond.columns:
         ref_p = ref_cond[momentum_column].to_numpy(np.float64)
         gen_p = gen_cond[momentum_column].to_numpy(np.float64)
+        if (ref_p > 0).all() and (gen_p > 0).all():
+            responses = (ref_f["E_total"].to_numpy(np.float64) / ref_p,
+                         gen_f["E_total"].to_numpy(np.float64) / gen_p)
+            response = response_summary(*responses)
         edges = (_default_momentum_edges(ref_p) if momentum_bins is None
                  else metrics.check_bin_edges(momentum_bins, "momentum_bins"))
         table = momentum_bin_table(ref_f[feature], ref_p, gen_f[feature], gen_p, edges)
@@ -618,7 +660,7 @@ def evaluate_showers(
             ref, gen, ref_f, gen_f, out_dir, axis_names=names, momentum_table=(
                 pd.DataFrame(momentum["bins"]) if momentum else None),
             n_displays=n_displays, seed=seed, name=name, energy_unit=energy_unit,
-            feature=feature,
+            feature=feature, responses=responses,
         )
 
     result = {
@@ -632,6 +674,7 @@ def evaluate_showers(
         "cell_energy": cell_row,
         "mean_separation_power": float(distances["separation_power"].mean()),
         "momentum_bins": momentum,
+        "response": response,
         "classifier": scores,
         "targets": dict(goals),
         "files": {**figures, "metrics": "metrics.json", "features": "features.csv",
@@ -688,6 +731,16 @@ def _report_markdown(result: Mapping[str, Any], figures: Mapping[str, str]) -> s
                   f"({'within' if mom['mean_within_target'] else 'outside'} target); largest "
                   f"|width diff| {_pct(mom['max_abs_width_rel'])} "
                   f"({'within' if mom['width_within_target'] else 'outside'} target).", ""]
+    resp = result.get("response")
+    if resp:
+        keys = ["mean", "std", "skewness"] + [f"q{round(100 * q):02d}" for q in RESPONSE_QUANTILES]
+        keys.append("fraction_above_1")
+        lines += ["## Energy response E_total / p", "",
+                  "| sample | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for sample in ("reference", "generated"):
+            lines.append(f"| {sample} | "
+                         + " | ".join(_fmt(resp[sample][k]) for k in keys) + " |")
+        lines += ["", f"KS {_fmt(resp['ks'])}, W1 {_fmt(resp['wasserstein_1'])}.", ""]
     clf = result.get("classifier")
     if clf:
         lines += ["## Classifier test (reference vs generated)", "",

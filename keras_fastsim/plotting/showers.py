@@ -47,6 +47,7 @@ _LABELS = {
     "E5x5": "E5x5",
     "E3x3_over_E5x5": "E3x3 / E5x5",
     "E_max": "hottest cell",
+    "response": "response $E_\\mathrm{total} / p$",
     "n_hit": "hit cells",
     "sparsity": "sparsity",
     "second_moment": "second moment [cells$^2$]",
@@ -365,8 +366,12 @@ def plot_shower_report(
     name: str = "GAN",
     energy_unit: str = "GeV",
     feature: str = "E5x5",
+    responses: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, str]:
-    """Draws every validation figure into ``out_dir``; returns ``{key: file name}``."""
+    """Draws every validation figure into ``out_dir``; returns ``{key: file name}``.
+
+    ``responses``: the reference and generated ``E_total / p``, drawn as ``response.png``.
+    """
     out_dir = Path(out_dir)
     names = _names(ref_grid, axis_names)
     files: dict[str, str] = {}
@@ -388,6 +393,10 @@ def plot_shower_report(
          energy_unit=energy_unit)
     if momentum_table is not None and len(momentum_table):
         draw("momentum_bins", plot_momentum_bins, momentum_table, feature=feature, name=name)
+    if responses is not None:
+        draw("response", plot_feature_histograms, pd.DataFrame({"response": responses[0]}),
+             pd.DataFrame({"response": responses[1]}), features=("response",), bins=80,
+             name=name, energy_unit=energy_unit)
     return files
 
 
