@@ -160,6 +160,7 @@ def train_besiii_gan_run(
     response_clip: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
+    ceiling_gradient_leak: float = 0.05,
     epochs: int = 50,
     batch_size: int = 512,
     d_learning_rate: float = 2e-5,
@@ -190,7 +191,8 @@ def train_besiii_gan_run(
         response_center, response_scale, response_powers, response_clip: The discriminator's
             energy-vs-momentum features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
-        energy_ceiling, ceiling_sharpness: Smooth cap of the generated E_total / Mom
+        energy_ceiling, ceiling_sharpness, ceiling_gradient_leak: Smooth cap of the
+            generated E_total / Mom
             (``None``: none, the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
@@ -219,7 +221,8 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
-        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness},
+        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
+                          "ceiling_gradient_leak": ceiling_gradient_leak},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
