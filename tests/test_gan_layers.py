@@ -167,6 +167,16 @@ def test_energy_ceiling_keeps_a_gradient_above_the_ceiling():
         np.testing.assert_allclose(out.numpy(), EnergyCeiling(gradient_leak=0.0)(
             cells, np.ones((4, 1), "float32")).numpy(), rtol=1e-6)
     assert grad[3] == pytest.approx(0.05, rel=1e-3)  # far above: only the leak is left
+    # the leak acts along the total only: the gradient of the shape is exact
+    shaped = tf.Variable(np.random.default_rng(0).exponential(1.0, (4, 2, 2)).astype("float32"))
+    grads = []
+    for leak in (0.0, 0.5):
+        layer = EnergyCeiling(gradient_leak=leak)
+        with tf.GradientTape() as tape:
+            out = layer(shaped, np.ones((4, 1), "float32"))
+            fraction = tf.reduce_sum(out[:, 0, 0] / tf.reduce_sum(out, axis=(1, 2)))
+        grads.append(tape.gradient(fraction, shaped).numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6)
 
 
 def test_energy_ceiling_config_and_errors():

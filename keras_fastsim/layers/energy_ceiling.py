@@ -31,16 +31,15 @@ class EnergyCeiling(keras.layers.Layer):
     Far above the ceiling that gradient still vanishes (``~ (T / L) ** -(k + 1)``), and an
     untrained generator starts there (the BESIII generator's ``T / p`` is 20-45 at
     initialisation; with ``k = 20`` every shower stayed at ``E = p`` through training). So
-    the backward pass adds ``gradient_leak`` times the identity (the forward values are
+    the backward pass adds ``gradient_leak`` to ``ds / dT`` (the forward values are
     unchanged, like a leaky straight-through estimator): the discriminator's pull on the
-    total then always reaches the generator.
+    total then always reaches the generator. The shape's gradient is left exact.
 
     Args:
         max_fraction: Ceiling of ``sum(cells) / p`` (> 0). Default ``1.0``.
         sharpness: Exponent ``k`` of the smooth minimum (> 0; larger is closer to the hard
             cap). Default ``20.0``.
-        gradient_leak: Added to the backward pass's ``d out / d cells`` (>= 0). Default
-            ``0.05``.
+        gradient_leak: Added to the backward pass's ``ds / dT`` (>= 0). Default ``0.05``.
         momentum_index: Column of the conditions holding the momentum. Default ``0``.
         epsilon: Lower bound of the summed energy and of the ceiling. Default ``1e-9``.
 
@@ -104,11 +103,12 @@ class EnergyCeiling(keras.layers.Layer):
         )
         # (1 + (T / L) ** k) ** (-1 / k) in log space: no overflow for T >> L.
         log_ratio = ops.log(total) - ops.log(limit)
-        scale = ops.exp(-ops.softplus(self.sharpness * log_ratio) / self.sharpness)
-        out = cells * ops.reshape(scale, (-1,) + (1,) * len(axes))
+        new_total = total * ops.exp(-ops.softplus(self.sharpness * log_ratio) / self.sharpness)
         if self.gradient_leak > 0:
-            out = out + self.gradient_leak * (cells - ops.stop_gradient(cells))
-        return out
+            # along the total only: a leak on every cell would also bias the gradient of
+            # the shape (it ignores the renormalisation) and made the BESIII GAN collapse
+            new_total = new_total + self.gradient_leak * (total - ops.stop_gradient(total))
+        return cells * ops.reshape(new_total / total, (-1,) + (1,) * len(axes))
 
     def compute_output_shape(self, cells_shape, conditions_shape):
         return cells_shape
