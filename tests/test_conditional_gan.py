@@ -163,7 +163,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])),
                                   keras.ops.convert_to_numpy(generator([noise, cond])))
     capped = build_besiii_generator(noise_dim=16, energy_ceiling=0.5, ceiling_sharpness=10.0)
-    capped.set_weights(generator.get_weights())
+    for layer in generator.layers:
+        capped.get_layer(layer.name).set_weights(layer.get_weights())
     capped.save(tmp_path / "capped.keras")
     loaded = keras.saving.load_model(tmp_path / "capped.keras")
     assert loaded.get_layer("energy_ceiling").get_config()["sharpness"] == 10.0
@@ -228,6 +229,37 @@ def test_train_conditional_gan_pipeline(tmp_path, showers):
     assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 1
     for name in ("model.keras", "generator.keras", "best_model.keras", "config.yaml"):
         assert (tmp_path / name).exists(), name
+
+
+def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
+    hits, conditions = showers
+    gan = build_besiii_gan(build_besiii_regressor(), noise_dim=8, seed=2,
+                           generator_kwargs={"energy_ceiling": 1.0})
+    active = gan.generator.get_layer("energy_ceiling").active
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(float(active.numpy()))
+
+    trained = gan_training.train_conditional_gan(
+        gan, hits, conditions, tmp_path, epochs=3, batch_size=64, validation_fraction=0.25,
+        ks_samples=None, verbose=0,
+        extra_callbacks=[gan_training.EnergyCeilingWarmup(2), Record()],
+    )
+    assert seen == [0.0, 0.0, 1.0]
+    generated = trained.generate(conditions[:64], seed=1)
+    assert (generated.sum(axis=(1, 2, 3)) <= conditions["Mom"][:64] * (1 + 1e-6)).all()
+    loaded = keras.saving.load_model(tmp_path / "generator.keras")
+    assert float(loaded.get_layer("energy_ceiling").active.numpy()) == 1.0
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        gan_training.EnergyCeilingWarmup(-1)
+    with pytest.raises(ValueError, match="no EnergyCeiling"):
+        gan_training.train_conditional_gan(
+            build_besiii_gan(None, noise_dim=8), hits, conditions, tmp_path / "plain",
+            epochs=1, batch_size=64, ks_samples=None, verbose=0,
+            extra_callbacks=[gan_training.EnergyCeilingWarmup(1)],
+        )
 
 
 def test_mirrored_matches_default_strategy(showers):

@@ -28,18 +28,19 @@ class EnergyCeiling(keras.layers.Layer):
     ``L`` produces the skewed response of a real calorimeter: a pile-up just below the full
     energy and a leakage tail below it.
 
-    Far above the ceiling that gradient still vanishes (``~ (T / L) ** -(k + 1)``), and an
+    Far above the ceiling that gradient vanishes (``~ (T / L) ** -(k + 1)``), and an
     untrained generator starts there (the BESIII generator's ``T / p`` is 20-45 at
-    initialisation; with ``k = 20`` every shower stayed at ``E = p`` through training). So
-    the backward pass adds ``gradient_leak`` to ``ds / dT`` (the forward values are
-    unchanged, like a leaky straight-through estimator): the discriminator's pull on the
-    total then always reaches the generator. The shape's gradient is left exact.
+    initialisation; with the ceiling on from the first step every shower stayed at
+    ``E = p`` through training). So the layer holds a non-trainable switch ``active``
+    (1.0: on, 0.0: the identity) that a training schedule turns on once the generator's
+    totals are of the right size
+    (:class:`keras_fastsim.training.gan.EnergyCeilingWarmup`). It is saved with the
+    model; a loaded or exported generator applies the ceiling.
 
     Args:
         max_fraction: Ceiling of ``sum(cells) / p`` (> 0). Default ``1.0``.
         sharpness: Exponent ``k`` of the smooth minimum (> 0; larger is closer to the hard
             cap). Default ``20.0``.
-        gradient_leak: Added to the backward pass's ``ds / dT`` (>= 0). Default ``0.05``.
         momentum_index: Column of the conditions holding the momentum. Default ``0``.
         epsilon: Lower bound of the summed energy and of the ceiling. Default ``1e-9``.
 
@@ -61,7 +62,6 @@ class EnergyCeiling(keras.layers.Layer):
         self,
         max_fraction: float = 1.0,
         sharpness: float = 20.0,
-        gradient_leak: float = 0.05,
         momentum_index: int = 0,
         epsilon: float = 1e-9,
         **kwargs,
@@ -71,10 +71,6 @@ class EnergyCeiling(keras.layers.Layer):
             raise ValueError(f"`max_fraction` must be > 0. Received: max_fraction={max_fraction}")
         if not sharpness > 0:
             raise ValueError(f"`sharpness` must be > 0. Received: sharpness={sharpness}")
-        if not gradient_leak >= 0:
-            raise ValueError(
-                f"`gradient_leak` must be >= 0. Received: gradient_leak={gradient_leak}"
-            )
         if int(momentum_index) < 0:
             raise ValueError(
                 f"`momentum_index` must be >= 0. Received: momentum_index={momentum_index}"
@@ -83,7 +79,6 @@ class EnergyCeiling(keras.layers.Layer):
             raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon}")
         self.max_fraction = float(max_fraction)
         self.sharpness = float(sharpness)
-        self.gradient_leak = float(gradient_leak)
         self.momentum_index = int(momentum_index)
         self.epsilon = float(epsilon)
 
@@ -93,6 +88,9 @@ class EnergyCeiling(keras.layers.Layer):
                 f"`momentum_index` {self.momentum_index} is outside the conditions. "
                 f"Received: conditions_shape={conditions_shape}"
             )
+        self.active = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="active"
+        )
 
     def call(self, cells, conditions):
         axes = tuple(range(1, len(cells.shape)))
@@ -103,12 +101,10 @@ class EnergyCeiling(keras.layers.Layer):
         )
         # (1 + (T / L) ** k) ** (-1 / k) in log space: no overflow for T >> L.
         log_ratio = ops.log(total) - ops.log(limit)
-        new_total = total * ops.exp(-ops.softplus(self.sharpness * log_ratio) / self.sharpness)
-        if self.gradient_leak > 0:
-            # along the total only: a leak on every cell would also bias the gradient of
-            # the shape (it ignores the renormalisation) and made the BESIII GAN collapse
-            new_total = new_total + self.gradient_leak * (total - ops.stop_gradient(total))
-        return cells * ops.reshape(new_total / total, (-1,) + (1,) * len(axes))
+        scale = ops.exp(-ops.softplus(self.sharpness * log_ratio) / self.sharpness)
+        active = ops.cast(self.active, cells.dtype)
+        scale = active * scale + (1.0 - active)
+        return cells * ops.reshape(scale, (-1,) + (1,) * len(axes))
 
     def compute_output_shape(self, cells_shape, conditions_shape):
         return cells_shape
@@ -119,7 +115,6 @@ class EnergyCeiling(keras.layers.Layer):
             {
                 "max_fraction": self.max_fraction,
                 "sharpness": self.sharpness,
-                "gradient_leak": self.gradient_leak,
                 "momentum_index": self.momentum_index,
                 "epsilon": self.epsilon,
             }

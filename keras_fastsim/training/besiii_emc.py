@@ -160,7 +160,7 @@ def train_besiii_gan_run(
     response_clip: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
-    ceiling_gradient_leak: float = 0.05,
+    ceiling_warmup_epochs: int = 2,
     epochs: int = 50,
     batch_size: int = 512,
     d_learning_rate: float = 2e-5,
@@ -191,10 +191,12 @@ def train_besiii_gan_run(
         response_center, response_scale, response_powers, response_clip: The discriminator's
             energy-vs-momentum features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
-        energy_ceiling, ceiling_sharpness, ceiling_gradient_leak: Smooth cap of the
-            generated E_total / Mom
+        energy_ceiling, ceiling_sharpness: Smooth cap of the generated E_total / Mom
             (``None``: none, the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
+        ceiling_warmup_epochs: Epochs trained with the ceiling switched off (see
+            :class:`keras_fastsim.training.gan.EnergyCeilingWarmup`); used only with
+            ``energy_ceiling``.
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
             ks_samples, strategy, seed, verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan`.
@@ -207,6 +209,7 @@ def train_besiii_gan_run(
         BEST_MODEL_FILE,
         GENERATOR_FILE,
         MODEL_FILE,
+        EnergyCeilingWarmup,
         train_conditional_gan,
     )
 
@@ -221,8 +224,7 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
-        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
-                          "ceiling_gradient_leak": ceiling_gradient_leak},
+        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
@@ -234,6 +236,8 @@ def train_besiii_gan_run(
         d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate, beta_1=beta_1,
         validation_fraction=validation_fraction, ks_samples=ks_samples, strategy=strategy,
         seed=seed, verbose=verbose,
+        extra_callbacks=(None if energy_ceiling is None
+                         else [EnergyCeilingWarmup(ceiling_warmup_epochs)]),
     )
     best_epoch = save_selected_generator(gan, out_dir, _register_layers)
     update_manifest(
@@ -242,7 +246,8 @@ def train_besiii_gan_run(
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
-        energy_ceiling=energy_ceiling,
+        energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(
+            int(ceiling_warmup_epochs) if energy_ceiling is not None else None),
         n_showers=len(hits), seed=int(seed),
         conditions=["Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z"],
     )

@@ -556,6 +556,42 @@ class KSEpochSelection(keras.callbacks.Callback):
             logs["ks_score"] = row["ks_score"]
 
 
+class EnergyCeilingWarmup(keras.callbacks.Callback):
+    """Switches the generator's :class:`~keras_fastsim.layers.energy_ceiling.EnergyCeiling`
+    layers off for the first ``warmup_epochs`` epochs and on afterwards.
+
+    An untrained generator's summed energy is far above the ceiling, where the ceiling gives
+    the total no gradient; without it the generator first learns totals of the right size.
+    The switch is set at the start of every epoch from the epoch index, so a resumed
+    training gets the same schedule.
+
+    Args:
+        warmup_epochs: Epochs without the ceiling (>= 0; 0 keeps it on throughout).
+    """
+
+    def __init__(self, warmup_epochs: int = 2):
+        super().__init__()
+        if int(warmup_epochs) < 0:
+            raise ValueError(
+                f"`warmup_epochs` must be >= 0. Received: warmup_epochs={warmup_epochs}"
+            )
+        self.warmup_epochs = int(warmup_epochs)
+
+    def _layers(self) -> list:
+        from keras_fastsim.layers.energy_ceiling import EnergyCeiling
+
+        return [layer for layer in self.model.generator._flatten_layers()
+                if isinstance(layer, EnergyCeiling)]
+
+    def on_train_begin(self, logs=None):
+        if not self._layers():
+            raise ValueError("EnergyCeilingWarmup: the generator has no EnergyCeiling layer.")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self._layers():
+            layer.active.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+
 # ------------------------------------------------------------------------------------------
 # GAN
 # ------------------------------------------------------------------------------------------
