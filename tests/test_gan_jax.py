@@ -22,18 +22,20 @@ _SCRIPT = textwrap.dedent(
     import numpy as np
     from keras_fastsim.models.besiii_emc import build_besiii_gan, build_besiii_regressor
     from keras_fastsim.reference.calorimeter import generate_besiii_emc
-    from keras_fastsim.training.gan import train_conditional_gan
+    from keras_fastsim.training.gan import EnergyCeilingWarmup, train_conditional_gan
 
     assert keras.backend.backend() == "jax"
     out = sys.argv[1]
     hits, cond = generate_besiii_emc(160, seed=5)
     regressor = build_besiii_regressor()
-    gan = build_besiii_gan(regressor=regressor, seed=3)
+    # with the energy ceiling switched on by a callback after the first epoch
+    gan = build_besiii_gan(regressor=regressor, seed=3, generator_kwargs={"energy_ceiling": 1.0})
     g0 = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
     d0 = [np.array(v.numpy()) for v in gan.discriminator.trainable_variables]
     r0 = [np.array(v.numpy()) for v in regressor.weights]
     gan = train_conditional_gan(gan, hits, cond, out, epochs=2, batch_size=32,
-                                validation_fraction=0.2, ks_samples=32, verbose=0)
+                                validation_fraction=0.2, ks_samples=32, verbose=0,
+                                extra_callbacks=[EnergyCeilingWarmup(1)])
     loaded = keras.saving.load_model(out + "/model.keras")
     change = lambda a, b: max(float(np.abs(x - np.array(y.numpy())).max()) for x, y in zip(a, b))
     print(json.dumps({
@@ -46,6 +48,9 @@ _SCRIPT = textwrap.dedent(
                                     - loaded.generate(cond[:8], seed=1)).max()),
         "history": open(out + "/history.csv").read(),
         "ks_rows": len(open(out + "/ks_scores.csv").read().splitlines()) - 1,
+        "ceiling_active": float(gan.generator.get_layer("energy_ceiling").active.numpy()),
+        "max_response": float((gan.generate(cond[:64], seed=2).sum(axis=(1, 2, 3))
+                               / cond["Mom"].to_numpy()[:64]).max()),
     }))
     """
 )
@@ -69,6 +74,8 @@ def test_gan_trains_under_jax(tmp_path):
     header = result["history"].splitlines()[0].split(",")
     assert {"d_loss", "g_loss", "reg_loss", "val_d_loss", "val_reg_loss"} <= set(header)
     assert result["ks_rows"] == 2  # KS epoch selection scored both epochs
+    # the callback's switch survives the JAX trainer's state sync
+    assert result["ceiling_active"] == 1.0 and result["max_response"] <= 1.0 + 1e-6
     rows = [line.split(",") for line in result["history"].splitlines()[1:]]
     assert len(rows) == 2
     assert all(np.isfinite(float(v)) for row in rows for v in row)
