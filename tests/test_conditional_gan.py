@@ -234,7 +234,15 @@ def test_train_conditional_gan_pipeline(tmp_path, showers):
 def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
     hits, conditions = showers
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=8, seed=2,
-                           generator_kwargs={"energy_ceiling": 1.0})
+                           generator_kwargs={"energy_ceiling": 1.0, "ceiling_penalty_weight": 2.0})
+    # the generator's penalty is part of the GAN's generator objective
+    noise = np.random.default_rng(0).normal(size=(16, 8)).astype("float32")
+    cond = conditions.to_numpy("float32")[:16]
+    gan.generator([noise, cond], training=True)
+    (penalty,) = gan.generator.losses
+    assert float(penalty) > 1.0  # an untrained generator sits far above the ceiling
+    assert float(gan._own_losses(gan.generator)) == pytest.approx(float(penalty))
+    assert gan._own_losses(gan.discriminator) == 0.0
     active = gan.generator.get_layer("energy_ceiling").active
     seen = []
 
@@ -248,6 +256,8 @@ def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
         extra_callbacks=[gan_training.EnergyCeilingWarmup(2), Record()],
     )
     assert seen == [0.0, 0.0, 1.0]
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert np.isfinite(history[["d_loss", "g_loss"]].to_numpy()).all()
     generated = trained.generate(conditions[:64], seed=1)
     assert (generated.sum(axis=(1, 2, 3)) <= conditions["Mom"][:64] * (1 + 1e-6)).all()
     loaded = keras.saving.load_model(tmp_path / "generator.keras")

@@ -180,11 +180,29 @@ def test_energy_ceiling_switch_is_saved(tmp_path, rng):
                                rtol=1e-6)
 
 
+def test_energy_ceiling_penalty_is_added_while_training(rng):
+    cells = rng.exponential(0.02, size=(5, 11, 11, 1)).astype("float32")  # ~2.4 GeV
+    cond = np.ones((5, 1), "float32")
+    layer = EnergyCeiling(sharpness=20.0, penalty_weight=0.5)
+    layer(cells, cond, training=False)
+    assert layer.losses == []
+    layer(cells, cond, training=True)
+    (loss,) = layer.losses
+    x = cells.astype("float64").sum(axis=(1, 2, 3))
+    expected = 0.5 * np.mean(np.logaddexp(0.0, 20 * np.log(x)) / 20)  # ~0.5 log(T / L)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(loss) == pytest.approx(0.5 * np.mean(np.log(x)), rel=1e-3)
+    layer.active.assign(0.0)
+    layer(cells, cond, training=True)
+    assert float(layer.losses[0]) == 0.0
+
+
 def test_energy_ceiling_config_and_errors():
-    layer = EnergyCeiling(max_fraction=0.9, sharpness=8.0, momentum_index=2, name="cap")
+    layer = EnergyCeiling(max_fraction=0.9, sharpness=8.0, penalty_weight=0.2, momentum_index=2,
+                          name="cap")
     assert EnergyCeiling.from_config(layer.get_config()).get_config() == layer.get_config()
-    for bad in ({"max_fraction": 0.0}, {"sharpness": -1.0}, {"momentum_index": -1},
-                {"epsilon": 0.0}):
+    for bad in ({"max_fraction": 0.0}, {"sharpness": -1.0}, {"penalty_weight": -1.0},
+                {"momentum_index": -1}, {"epsilon": 0.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             EnergyCeiling(**bad)
     with pytest.raises(ValueError, match="momentum_index"):

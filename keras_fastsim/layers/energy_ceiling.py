@@ -37,16 +37,26 @@ class EnergyCeiling(keras.layers.Layer):
     (:class:`keras_fastsim.training.gan.EnergyCeilingWarmup`). It is saved with the
     model; a loaded or exported generator applies the ceiling.
 
+    Even from there the generator can drift above the ceiling during training and stay there,
+    since nothing the discriminator sees changes (measured: every shower pinned at
+    ``E = p`` two epochs after the switch). ``penalty_weight`` adds a loss on the factor the
+    ceiling removes, which pulls such totals back (:class:`ConditionalGAN` adds the
+    generator's own losses to its objective).
+
     Args:
         max_fraction: Ceiling of ``sum(cells) / p`` (> 0). Default ``1.0``.
         sharpness: Exponent ``k`` of the smooth minimum (> 0; larger is closer to the hard
             cap). Default ``20.0``.
+        penalty_weight: Weight of the training loss ``mean(-log(s / T))`` that the layer
+            adds while training with the ceiling on (``add_loss``; about ``log(T / L)`` above
+            the ceiling, ~0 well below it). Default ``0.0`` (none).
         momentum_index: Column of the conditions holding the momentum. Default ``0``.
         epsilon: Lower bound of the summed energy and of the ceiling. Default ``1e-9``.
 
     Call args:
         cells: Non-negative tensor ``(batch, ...)``.
         conditions: Tensor ``(batch, n_conditions)``.
+        training: Whether the penalty is added (only when training).
 
     Returns:
         Tensor of the shape of ``cells``.
@@ -62,6 +72,7 @@ class EnergyCeiling(keras.layers.Layer):
         self,
         max_fraction: float = 1.0,
         sharpness: float = 20.0,
+        penalty_weight: float = 0.0,
         momentum_index: int = 0,
         epsilon: float = 1e-9,
         **kwargs,
@@ -71,6 +82,10 @@ class EnergyCeiling(keras.layers.Layer):
             raise ValueError(f"`max_fraction` must be > 0. Received: max_fraction={max_fraction}")
         if not sharpness > 0:
             raise ValueError(f"`sharpness` must be > 0. Received: sharpness={sharpness}")
+        if not penalty_weight >= 0:
+            raise ValueError(
+                f"`penalty_weight` must be >= 0. Received: penalty_weight={penalty_weight}"
+            )
         if int(momentum_index) < 0:
             raise ValueError(
                 f"`momentum_index` must be >= 0. Received: momentum_index={momentum_index}"
@@ -79,6 +94,7 @@ class EnergyCeiling(keras.layers.Layer):
             raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon}")
         self.max_fraction = float(max_fraction)
         self.sharpness = float(sharpness)
+        self.penalty_weight = float(penalty_weight)
         self.momentum_index = int(momentum_index)
         self.epsilon = float(epsilon)
 
@@ -92,7 +108,7 @@ class EnergyCeiling(keras.layers.Layer):
             shape=(), initializer="ones", trainable=False, name="active"
         )
 
-    def call(self, cells, conditions):
+    def call(self, cells, conditions, training=None):
         axes = tuple(range(1, len(cells.shape)))
         total = ops.maximum(ops.sum(cells, axis=axes), self.epsilon)
         limit = ops.maximum(
@@ -101,9 +117,11 @@ class EnergyCeiling(keras.layers.Layer):
         )
         # (1 + (T / L) ** k) ** (-1 / k) in log space: no overflow for T >> L.
         log_ratio = ops.log(total) - ops.log(limit)
-        scale = ops.exp(-ops.softplus(self.sharpness * log_ratio) / self.sharpness)
+        log_scale = -ops.softplus(self.sharpness * log_ratio) / self.sharpness
         active = ops.cast(self.active, cells.dtype)
-        scale = active * scale + (1.0 - active)
+        if training and self.penalty_weight > 0:
+            self.add_loss(-self.penalty_weight * active * ops.mean(log_scale))
+        scale = active * ops.exp(log_scale) + (1.0 - active)
         return cells * ops.reshape(scale, (-1,) + (1,) * len(axes))
 
     def compute_output_shape(self, cells_shape, conditions_shape):
@@ -115,6 +133,7 @@ class EnergyCeiling(keras.layers.Layer):
             {
                 "max_fraction": self.max_fraction,
                 "sharpness": self.sharpness,
+                "penalty_weight": self.penalty_weight,
                 "momentum_index": self.momentum_index,
                 "epsilon": self.epsilon,
             }

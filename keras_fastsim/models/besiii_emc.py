@@ -82,6 +82,7 @@ def build_besiii_generator(
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
+    ceiling_penalty_weight: float = 0.0,
     name: str = "besiii_generator",
 ) -> keras.Model:
     """The slides' generator: ``[noise, conditions] -> (batch, 11, 11, 1)`` energies in GeV.
@@ -99,7 +100,8 @@ def build_besiii_generator(
             shower's summed energy smoothly below ``energy_ceiling * Mom`` (energy
             conservation: the reference's E_total / Mom has an edge just below 1 and a
             leakage tail). Default ``None`` (the slides' generator).
-        ceiling_sharpness: ``sharpness`` of the :class:`EnergyCeiling`. Default ``20.0``.
+        ceiling_sharpness, ceiling_penalty_weight: ``sharpness`` and ``penalty_weight`` of
+            the :class:`EnergyCeiling`. Defaults ``20.0`` and ``0.0``.
         name: Model name.
     """
     if int(noise_dim) < 1:
@@ -126,7 +128,8 @@ def build_besiii_generator(
     showers = layers.ReLU(name="energy")(x)
     if energy_ceiling is not None:
         showers = EnergyCeiling(
-            energy_ceiling, ceiling_sharpness, momentum_index=0, name="energy_ceiling",
+            energy_ceiling, ceiling_sharpness, ceiling_penalty_weight, momentum_index=0,
+            name="energy_ceiling",
         )(showers, conditions)
     return keras.Model([noise, conditions], showers, name=name)
 

@@ -358,6 +358,23 @@ class ConditionalGAN(keras.Model):
         return ops.sum(residual, axis=-1)
 
     @staticmethod
+    def _own_losses(network: keras.Model):
+        """The network's own losses of its last call (``add_loss``, weight regularizers).
+
+        Under a ``tf.distribute`` strategy they are divided by the number of replicas, as
+        the per-example terms are by ``compute_average_loss``.
+        """
+        losses = network.losses
+        if not losses:
+            return 0.0
+        total = ops.sum(ops.stack([ops.cast(x, "float32") for x in losses]))
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            total = tf.nn.scale_regularization_loss(total)
+        return total
+
+    @staticmethod
     def _split(data):
         if isinstance(data, dict):
             return data["hits"], data["conditions"]
@@ -392,6 +409,7 @@ class ConditionalGAN(keras.Model):
             d_fake = self.discriminator([fake, fake_conditions], training=True)
             per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
             d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
+            d_loss = d_loss + self._own_losses(self.discriminator)
         d_vars = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         self.d_loss_tracker.update_state(ops.mean(per_example), sample_weight=local_f)
@@ -409,6 +427,7 @@ class ConditionalGAN(keras.Model):
                 if residual is not None:
                     per_example = per_example + self.regression_weight * residual
                 g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
+                g_loss = g_loss + self._own_losses(self.generator)
             self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
             self.g_loss_tracker.update_state(ops.mean(adversarial), sample_weight=local_f)
             if residual is not None:
@@ -449,7 +468,7 @@ class ConditionalGAN(keras.Model):
         structure of ``refs``): the stateless form of the TF step's assignments.
         """
         mapping = [(r, v) for rs, vs in zip(refs, values) for r, v in zip(rs, vs)]
-        with keras.StatelessScope(state_mapping=mapping) as scope:
+        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
             out = fn()
         return out, tuple([scope.get_current_value(r) for r in rs] for rs in refs)
 
@@ -502,7 +521,8 @@ class ConditionalGAN(keras.Model):
             d_real = self.discriminator([hits, conditions], training=True)
             d_fake = self.discriminator([fake, fake_conditions], training=True)
             per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
-            return ops.mean(per_example), {"d_loss": ops.mean(per_example)}
+            loss = ops.mean(per_example) + self._own_losses(self.discriminator)
+            return loss, {"d_loss": ops.mean(per_example)}
 
         def g_loss():
             noise, fake_conditions = self._jax_fake_batch(conditions, self.seed_generator)
@@ -515,7 +535,7 @@ class ConditionalGAN(keras.Model):
             if residual is not None:
                 per_example = per_example + self.regression_weight * residual
                 aux["reg_loss"] = ops.mean(residual)
-            return ops.mean(per_example), aux
+            return ops.mean(per_example) + self._own_losses(self.generator), aux
 
         d_aux, state = self._jax_update(state, self.discriminator, self.d_optimizer, d_slice,
                                         d_loss)

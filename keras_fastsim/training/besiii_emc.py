@@ -160,6 +160,7 @@ def train_besiii_gan_run(
     response_clip: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
+    ceiling_penalty_weight: float = 0.0,
     ceiling_warmup_epochs: int = 2,
     epochs: int = 50,
     batch_size: int = 512,
@@ -191,7 +192,8 @@ def train_besiii_gan_run(
         response_center, response_scale, response_powers, response_clip: The discriminator's
             energy-vs-momentum features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
-        energy_ceiling, ceiling_sharpness: Smooth cap of the generated E_total / Mom
+        energy_ceiling, ceiling_sharpness, ceiling_penalty_weight: Smooth cap of the
+            generated E_total / Mom
             (``None``: none, the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
         ceiling_warmup_epochs: Epochs trained with the ceiling switched off (see
@@ -224,7 +226,8 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
-        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness},
+        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
+                          "ceiling_penalty_weight": ceiling_penalty_weight},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
