@@ -171,6 +171,12 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     out = keras.ops.convert_to_numpy(loaded([noise, cond]))
     np.testing.assert_array_equal(out, keras.ops.convert_to_numpy(capped([noise, cond])))
     assert (out.sum(axis=(1, 2, 3)) <= 0.5 * cond[:, 0] * (1 + 1e-6)).all()
+    from keras_fastsim.export.saved_model import export_besiii_emc_generator
+
+    exported = tf.saved_model.load(str(export_besiii_emc_generator(capped, tmp_path / "sm")))
+    np.testing.assert_allclose(
+        exported.simulate_noise(noise, cond).numpy(), out, rtol=1e-5, atol=1e-7
+    )
 
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
