@@ -11,6 +11,7 @@ from keras_fastsim.models.juno import (
     JunoNpeNet,
     JunoTimeModel,
     JunoTimeNet,
+    acceptance_factor,
     condition_feature_values,
 )
 from keras_fastsim.physics.juno_vessel import (
@@ -187,6 +188,56 @@ def test_position_features_are_theta_free_at_centre_and_serialise(tmp_path):
         JunoNpeNet(condition_features="xyz")
     with pytest.raises(ValueError, match="pmt_radius_m"):
         JunoTimeNet(condition_features="position", pmt_radius_m=10.0)
+
+
+def test_acceptance_factor_is_the_relative_projected_solid_angle():
+    r_pmt = 19.5
+    cond = np.array([[0.0, 0.0], [0.0, 2.0], [15.0, 0.0], [15.0, np.pi], [17.7, 0.0]], np.float32)
+    f = np.asarray(acceptance_factor(cond, r_pmt))[:, 0]
+    expect = [1.0, 1.0, (r_pmt / (r_pmt - 15.0)) ** 2, (r_pmt / (r_pmt + 15.0)) ** 2, (r_pmt / 1.8) ** 2]
+    np.testing.assert_allclose(f, expect, rtol=1e-5)
+    # Monte Carlo: isotropic straight lines from the deposit, hits on a small cap of the PMT
+    # sphere around the PMT's centre, relative to the same count from the centre.
+    rng = np.random.default_rng(5)
+    cap = 0.4 / r_pmt  # chord on the unit sphere
+
+    def hits(r, theta, n=4_000_000):
+        pos = np.array([r * np.sin(theta), 0.0, r * np.cos(theta)])
+        u = rng.normal(size=(n, 3))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        b = u @ pos
+        t = -b + np.sqrt(b * b - (pos @ pos - r_pmt**2))
+        h = (pos + t[:, None] * u) / r_pmt
+        return np.count_nonzero(np.linalg.norm(h - [0.0, 0.0, 1.0], axis=1) < cap)
+
+    centre = hits(0.0, 0.0)
+    for r, theta in ((12.0, 0.3), (16.0, 0.15)):
+        mc = hits(r, theta) / centre
+        exact = float(np.asarray(acceptance_factor(np.array([[r, theta]], np.float32), r_pmt))[0, 0])
+        assert mc == pytest.approx(exact, rel=0.1), (r, theta, mc, exact)
+
+
+def test_npe_output_prior_scales_the_relu_output_and_serialises(tmp_path):
+    rng = np.random.default_rng(1)
+    cond = np.column_stack([rng.uniform(0, 17.7, 300), rng.uniform(0, np.pi, 300)]).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    plain = JunoNpeNet(units=16, num_layers=2, condition_features="position")
+    prior = JunoNpeNet(units=16, num_layers=2, condition_features="position", output_prior="acceptance")
+    for net in (plain, prior):
+        net.adapt(cond)
+        net.build((None, 3))
+    prior.set_weights(plain.get_weights())
+    x = np.column_stack([cond, rng.standard_normal(300)]).astype(np.float32)
+    factor = np.asarray(acceptance_factor(cond))
+    np.testing.assert_allclose(np.asarray(prior(x)), np.asarray(plain(x)) * factor, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(prior(x)), np.maximum(np.asarray(prior.npe_preactivation(x)), 0.0),
+                               rtol=1e-6, atol=1e-7)
+    prior.save(tmp_path / "npe.keras")
+    loaded = keras.models.load_model(tmp_path / "npe.keras")
+    assert loaded.output_prior == "acceptance" and loaded.get_config() == prior.get_config()
+    np.testing.assert_array_equal(loaded.mean_npe(cond[:20]), prior.mean_npe(cond[:20]))
+    with pytest.raises(ValueError, match="output_prior"):
+        JunoNpeNet(output_prior="solid")
 
 
 def test_vessel_reflection_matches_reference_optics():

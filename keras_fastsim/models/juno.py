@@ -45,9 +45,11 @@ from keras_fastsim.physics.juno_vessel import direct_reflectance, reflected_frac
 __all__ = [
     "CONDITION_COLUMNS",
     "CONDITION_FEATURES",
+    "OUTPUT_PRIORS",
     "JunoNpeNet",
     "JunoTimeModel",
     "JunoTimeNet",
+    "acceptance_factor",
     "check_conditions",
     "condition_feature_values",
     "export_generator",
@@ -78,6 +80,16 @@ CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position", "position_vessel")
   impact parameters above ~16.06 m; it rises steeply around ``R ~ 16 m``) and the reflectance
   along the straight line to the PMT. A smooth net cannot place that kink itself: without them
   the far NN_time blurs it and is biased near ``R = 16 m`` (docs/juno.md).
+"""
+
+OUTPUT_PRIORS: tuple[str, ...] = ("none", "acceptance")
+"""What NN_npe's ``relu`` output is multiplied by (``output_prior`` of :class:`JunoNpeNet`).
+
+* ``"none"``: nothing (the slides' net).
+* ``"acceptance"``: the PMT's projected solid angle seen from the deposit relative to that seen
+  from the centre, :func:`acceptance_factor`. The net then learns the count in units of the
+  geometric acceptance, a function that stays of order one, instead of a peak that rises ~100x
+  within a few metres of the PMT at the wall.
 """
 
 _MAX_THETA = float(np.pi) + 1e-4
@@ -160,6 +172,29 @@ def condition_feature_values(conditions, condition_features: str = "r_theta", pm
     if condition_features == "position_vessel":
         feats += [reflected_fraction(r), direct_reflectance(r, theta, pmt_radius_m)]
     return ops.concatenate(feats, axis=-1)
+
+
+def acceptance_factor(conditions, pmt_radius_m: float = _PMT_RADIUS_M):
+    """Projected solid angle of a PMT seen from the deposit, relative to that from the centre.
+
+    A photocathode of area ``A`` on the sphere of radius ``R_pmt``, facing the centre, subtends
+    ``A cos(eta) / d^2`` from a deposit at distance ``d``, with ``cos(eta) = (R_pmt - R cos theta) / d``
+    the cosine of the angle between the line of sight and the PMT's axis. Relative to the centre
+    (``d = R_pmt``, ``eta = 0``) this is ``R_pmt^2 (R_pmt - R cos theta) / d^3``: 1 at ``R = 0``,
+    ~0.3 on the far side and ~120 at the wall in front of the PMT. Refraction at the acrylic
+    vessel, attenuation and scattering are left to the net. Written with ``keras.ops``.
+
+    Args:
+        conditions: ``(N, 2)`` conditions ``(R [m], theta [rad])``.
+        pmt_radius_m: Radius of the PMT sphere [m].
+
+    Returns:
+        ``(N, 1)`` factors.
+    """
+    cond = ops.cast(conditions, "float32")
+    r, cos = cond[:, 0:1], ops.cos(cond[:, 1:2])
+    d2 = ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos, 1e-6)
+    return pmt_radius_m**2 * (pmt_radius_m - r * cos) / (d2 * ops.sqrt(d2))
 
 
 class _ConditionalGenerator(keras.Model):
@@ -265,6 +300,9 @@ class JunoNpeNet(_ConditionalGenerator):
         condition_features: What the first layer sees of ``(R, theta)``, one of
             :data:`CONDITION_FEATURES`. Default ``"r_theta"`` (the slides' inputs).
         pmt_radius_m: Radius of the PMT sphere for the ``"position"`` features [m]. Default 19.5.
+        output_prior: What the output ``relu`` is multiplied by, one of :data:`OUTPUT_PRIORS`.
+            Default ``"none"`` (the slides' net); ``"acceptance"`` multiplies by the PMT's
+            relative projected solid angle (:func:`acceptance_factor`).
 
     Calling the model on ``(N, 3)`` inputs ``(R [m], theta [rad], noise)`` returns ``(N, 1)``
     non-negative n_pe values.
@@ -286,10 +324,16 @@ class JunoNpeNet(_ConditionalGenerator):
         energy_mev: float = 1.0,
         condition_features: str = "r_theta",
         pmt_radius_m: float = _PMT_RADIUS_M,
+        output_prior: str = "none",
         **kwargs,
     ):
         super().__init__(condition_features=condition_features, pmt_radius_m=pmt_radius_m, **kwargs)
         self.units, self.num_layers = _check_arch(units, num_layers)
+        if output_prior not in OUTPUT_PRIORS:
+            raise ValueError(
+                f"`output_prior` must be one of {OUTPUT_PRIORS}. Received: output_prior={output_prior!r}"
+            )
+        self.output_prior = str(output_prior)
         if not (isinstance(energy_mev, (int, float, np.floating)) and np.isfinite(energy_mev) and energy_mev > 0):
             raise ValueError(f"`energy_mev` must be a positive number. Received: energy_mev={energy_mev!r}")
         self.activation = activation
@@ -298,18 +342,28 @@ class JunoNpeNet(_ConditionalGenerator):
         self.out = keras.layers.Dense(1, activation="relu", name="npe_out")
 
     def call(self, inputs):
-        return self._mlp_output(inputs)
+        out = self._mlp_output(inputs)
+        if self.output_prior == "acceptance":
+            out = out * self._prior(inputs)
+        return out
+
+    def _prior(self, inputs):
+        return ops.cast(acceptance_factor(ops.cast(inputs, "float32")[:, :2], self.pmt_radius_m),
+                        self.compute_dtype)
 
     def npe_preactivation(self, inputs, training: bool = False):
-        """The output layer's input to its ``relu`` (``call == relu(npe_preactivation)``).
+        """The output layer's input to its ``relu``, times the prior (``call == relu(npe_preactivation)``).
 
         Used by :class:`~keras_fastsim.training.juno.QuantileTrainer` (``relu_leak``) to keep a
-        gradient where the output is 0.
+        gradient where the output is 0. The prior is positive, so it commutes with the ``relu``.
         """
         x = self._standardised_inputs(inputs)
         for layer in self.hidden:
             x = layer(x, training=training)
-        return ops.matmul(x, self.out.kernel) + self.out.bias
+        pre = ops.matmul(x, self.out.kernel) + self.out.bias
+        if self.output_prior == "acceptance":
+            pre = pre * self._prior(inputs)
+        return pre
 
     def sample_counts(self, conditions: Any, seed: int = 0) -> np.ndarray:
         """Integer p.e. counts: one generator draw per row, stochastically rounded."""
@@ -342,6 +396,7 @@ class JunoNpeNet(_ConditionalGenerator):
             "units": self.units, "num_layers": self.num_layers,
             "activation": self.activation, "energy_mev": self.energy_mev,
             "condition_features": self.condition_features, "pmt_radius_m": self.pmt_radius_m,
+            "output_prior": self.output_prior,
         }
 
     def get_config(self):
