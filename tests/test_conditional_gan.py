@@ -337,7 +337,7 @@ def test_mirrored_matches_default_with_energy_ceiling_warmup(showers):
         active = gan.generator.get_layer("energy_ceiling").active
         seen = []
         record = keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: seen.append(float(np.asarray(active.numpy()))))
+            on_epoch_end=lambda epoch, logs, seen=seen, active=active: seen.append(float(active.numpy())))
         history = gan.fit(data, epochs=3, verbose=0,
                           callbacks=[gan_training.EnergyCeilingWarmup(1), record]).history
         assert seen == [0.0, 1.0, 1.0], name
