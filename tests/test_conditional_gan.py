@@ -289,6 +289,23 @@ def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
         )
 
 
+def test_energy_ceiling_warmup_finds_ceilings_in_nested_models():
+    cells, cond = keras.Input((11, 11, 1)), keras.Input((6,))
+    inner = keras.Model([cells, cond], EnergyCeiling(name="inner_ceiling")(cells, cond))
+    outer = keras.Model([cells, cond], keras.layers.ReLU()(inner([cells, cond])))
+
+    class Holder:
+        generator = outer
+
+    callback = gan_training.EnergyCeilingWarmup(1)
+    callback.set_model(Holder())
+    assert [layer.name for layer in callback._layers()] == ["inner_ceiling"]
+    callback.on_epoch_begin(0)
+    assert float(inner.get_layer("inner_ceiling").active.numpy()) == 0.0
+    callback.on_epoch_begin(1)
+    assert float(inner.get_layer("inner_ceiling").active.numpy()) == 1.0
+
+
 def test_mirrored_matches_default_strategy(showers):
     """Same seed and data: the losses and weights after SGD steps agree across strategies."""
     hits, conditions = showers

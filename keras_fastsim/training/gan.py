@@ -580,8 +580,12 @@ class EnergyCeilingWarmup(keras.callbacks.Callback):
     def _layers(self) -> list:
         from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 
-        return [layer for layer in self.model.generator._flatten_layers()
-                if isinstance(layer, EnergyCeiling)]
+        def walk(layer):  # nested models list their own layers
+            yield layer
+            for sub in getattr(layer, "layers", ()):
+                yield from walk(sub)
+
+        return [layer for layer in walk(self.model.generator) if isinstance(layer, EnergyCeiling)]
 
     def on_train_begin(self, logs=None):
         if not self._layers():
