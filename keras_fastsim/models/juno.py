@@ -157,6 +157,11 @@ def _check_features(condition_features: Any, pmt_radius_m: Any) -> tuple[str, fl
     return str(condition_features), float(pmt_radius_m)
 
 
+def _pmt_distance_squared(r, cos_theta, pmt_radius_m: float):
+    """Squared deposit-PMT distance (law of cosines), floored at 1e-6 m^2; ``keras.ops``."""
+    return ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos_theta, 1e-6)
+
+
 def condition_feature_values(conditions, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M):
     """The (unstandardised) condition features of ``(N, 2)`` conditions (see :data:`CONDITION_FEATURES`).
 
@@ -167,7 +172,7 @@ def condition_feature_values(conditions, condition_features: str = "r_theta", pm
         return cond
     r, theta = cond[:, 0:1], cond[:, 1:2]
     cos = ops.cos(theta)
-    d = ops.sqrt(ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos, 1e-6))
+    d = ops.sqrt(_pmt_distance_squared(r, cos, pmt_radius_m))
     feats = [r * cos, r * ops.sin(theta), d, ops.log(d)]
     if condition_features == "position_vessel":
         feats += [reflected_fraction(r), direct_reflectance(r, theta, pmt_radius_m)]
@@ -193,7 +198,7 @@ def acceptance_factor(conditions, pmt_radius_m: float = _PMT_RADIUS_M):
     """
     cond = ops.cast(conditions, "float32")
     r, cos = cond[:, 0:1], ops.cos(cond[:, 1:2])
-    d2 = ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos, 1e-6)
+    d2 = _pmt_distance_squared(r, cos, pmt_radius_m)
     return pmt_radius_m**2 * (pmt_radius_m - r * cos) / (d2 * ops.sqrt(d2))
 
 
