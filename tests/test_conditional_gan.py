@@ -257,7 +257,7 @@ def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
     cond = conditions.to_numpy("float32")[:16]
     gan.generator([noise, cond], training=True)
     (penalty,) = gan.generator.losses
-    assert float(penalty) > 0.1
+    assert float(penalty) > 1.0  # the untrained generator sits far above that ceiling
     assert float(gan._own_losses(gan.generator)) == pytest.approx(float(penalty))
     assert gan._own_losses(gan.discriminator) == 0.0
     active = gan.generator.get_layer("energy_ceiling").active

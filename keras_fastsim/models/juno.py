@@ -347,14 +347,13 @@ class JunoNpeNet(_ConditionalGenerator):
         self.out = keras.layers.Dense(1, activation="relu", name="npe_out")
 
     def call(self, inputs):
-        out = self._mlp_output(inputs)
-        if self.output_prior == "acceptance":
-            out = out * self._prior(inputs)
-        return out
+        return self._with_prior(self._mlp_output(inputs), inputs)
 
-    def _prior(self, inputs):
-        return ops.cast(acceptance_factor(ops.cast(inputs, "float32")[:, :2], self.pmt_radius_m),
-                        self.compute_dtype)
+    def _with_prior(self, values, inputs):
+        """``values`` times the output prior of the rows' conditions (unchanged for ``"none"``)."""
+        if self.output_prior == "none":
+            return values
+        return values * ops.cast(acceptance_factor(inputs[:, :2], self.pmt_radius_m), values.dtype)
 
     def npe_preactivation(self, inputs, training: bool = False):
         """The output layer's input to its ``relu``, times the prior (``call == relu(npe_preactivation)``).
@@ -365,10 +364,7 @@ class JunoNpeNet(_ConditionalGenerator):
         x = self._standardised_inputs(inputs)
         for layer in self.hidden:
             x = layer(x, training=training)
-        pre = ops.matmul(x, self.out.kernel) + self.out.bias
-        if self.output_prior == "acceptance":
-            pre = pre * self._prior(inputs)
-        return pre
+        return self._with_prior(ops.matmul(x, self.out.kernel) + self.out.bias, inputs)
 
     def sample_counts(self, conditions: Any, seed: int = 0) -> np.ndarray:
         """Integer p.e. counts: one generator draw per row, stochastically rounded."""
