@@ -35,6 +35,7 @@ __all__ = [
     "compare_gammas",
     "compare_muons",
     "evaluate_juno",
+    "npe_closure",
     "simulate_fast_gammas",
     "simulate_fast_muons",
     "simulate_full_gammas",
@@ -54,6 +55,13 @@ CONTROL_SEED = 12345
 
 THETA_BINS = np.linspace(0.0, np.pi, 37)
 """Theta bins [rad] of the n_pe and hit-time profiles."""
+
+CLOSURE_R_EDGES = np.array([0.0, 4.0, 8.0, 12.0, 15.0, 15.5, 15.8, 15.95, 16.06, 16.2, 16.5, 17.0, 17.7])
+"""R bins [m] of :func:`npe_closure` in the validation: fine near the vessel, where total internal
+reflection at the acrylic starts at an impact parameter of 16.06 m."""
+
+CLOSURE_THETA_EDGES = np.radians([0.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 180.0])
+"""Theta bins [rad] of :func:`npe_closure` in the validation (fine near the PMT)."""
 
 
 def _save(path: str | os.PathLike | None, arrays: dict[str, Any]) -> None:
@@ -151,6 +159,88 @@ def compare_gammas(full: dict, fast: dict, pmt_unit: np.ndarray) -> dict[str, An
         "full_seconds_per_event": float(full["seconds_per_event"]),
         "fast_seconds_per_event": float(fast["seconds_per_event"]),
     }
+
+
+def _check_edges(edges: Any, name: str, lo: float, hi: float) -> np.ndarray:
+    arr = np.asarray(edges, dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"`{name}` must be a 1-D, strictly increasing array of at least 2 finite edges. "
+                         f"Received: {name}={edges!r}")
+    if arr[0] < lo - 1e-9 or arr[-1] > hi + 1e-3:
+        raise ValueError(f"`{name}` must lie in [{lo}, {hi}]. Received: {name}=[{arr[0]:.4g}, ..., {arr[-1]:.4g}]")
+    return arr
+
+
+def npe_closure(net, conditions: Any, npe: Any, *, r_edges: Any = CLOSURE_R_EDGES,
+                theta_edges: Any = CLOSURE_THETA_EDGES, max_rows_per_cell: int = 20000, seed: int = 0,
+                num_nodes: int = 32) -> dict[str, np.ndarray]:
+    """Closure test of NN_npe on (R, theta) cells: its noise-averaged mean over the rows' mean.
+
+    In every cell of ``r_edges x theta_edges`` up to ``max_rows_per_cell`` rows are drawn (seeded)
+    and the ratio ``sum(mu) / sum(npe)`` of the net's mean count ``mu = E_z[NN_npe]`` to the
+    observed counts of the same rows is computed. On the training rows this shows where the net
+    fails to fit its own data (the whole-event validation only sees three positions).
+
+    Args:
+        net: A :class:`~keras_fastsim.models.juno.JunoNpeNet` (anything with ``mean_npe``).
+        conditions: ``(N, 2)`` rows ``(R [m], theta [rad])``.
+        npe: ``(N,)`` observed p.e. counts of the rows (finite, non-negative).
+        r_edges: Edges of the R bins [m], strictly increasing, within ``[0, 17.7]``.
+        theta_edges: Edges of the theta bins [rad], strictly increasing, within ``[0, pi]``.
+        max_rows_per_cell: Rows drawn per cell (all of them when fewer).
+        seed: Seed of the row draw.
+        num_nodes: Noise nodes of the mean (``JunoNpeNet.mean_npe``).
+
+    Returns:
+        ``ratio`` and ``error`` (its statistical error, the counts taken as Poisson), ``rows`` (rows
+        used) and ``npe_sum`` per cell, shape ``(len(r_edges) - 1, len(theta_edges) - 1)``
+        (NaN ratio where a cell has no counts), and the edges.
+
+    Example:
+        >>> res = npe_closure(net, table[["R", "theta"]].to_numpy(), table["npe"].to_numpy())
+        >>> res["ratio"][-1]          # the cells nearest the vessel
+    """
+    from keras_fastsim.models.juno import check_conditions
+
+    cond = check_conditions(conditions)
+    y = np.asarray(npe, dtype=np.float64)
+    if y.shape != (len(cond),):
+        raise ValueError(f"`npe` must have shape (N,) = ({len(cond)},). Received: npe.shape={y.shape}")
+    if not np.all(np.isfinite(y)) or (y.size and y.min() < 0):
+        raise ValueError("`npe` must be finite and non-negative. Received: NaN, inf or negative counts")
+    if isinstance(max_rows_per_cell, bool) or not isinstance(max_rows_per_cell, (int, np.integer)) \
+            or max_rows_per_cell < 1:
+        raise ValueError(f"`max_rows_per_cell` must be a positive integer. Received: max_rows_per_cell={max_rows_per_cell!r}")
+    r_edges = _check_edges(r_edges, "r_edges", 0.0, 17.7)
+    theta_edges = _check_edges(theta_edges, "theta_edges", 0.0, np.pi)
+    n_r, n_t = len(r_edges) - 1, len(theta_edges) - 1
+    rb = np.digitize(cond[:, 0], r_edges) - 1
+    tb = np.digitize(cond[:, 1], theta_edges) - 1
+    inside = (rb >= 0) & (rb < n_r) & (tb >= 0) & (tb < n_t)
+    cell = np.where(inside, rb * n_t + tb, -1)
+    rng = np.random.default_rng(seed)
+    order = np.flatnonzero(inside)
+    order = order[np.argsort(cell[order], kind="stable")]
+    starts = np.searchsorted(cell[order], np.arange(n_r * n_t + 1))
+    picked = []
+    for c in range(n_r * n_t):
+        idx = order[starts[c]:starts[c + 1]]
+        if len(idx) > max_rows_per_cell:
+            idx = rng.choice(idx, max_rows_per_cell, replace=False)
+        picked.append(idx)
+    picked = np.concatenate(picked) if picked else np.empty(0, np.int64)
+    mu = net.mean_npe(cond[picked], num_nodes=num_nodes) if len(picked) else np.empty(0)
+    size = n_r * n_t
+    c = cell[picked]
+    rows = np.bincount(c, minlength=size)
+    y_sum = np.bincount(c, weights=y[picked], minlength=size)
+    mu_sum = np.bincount(c, weights=np.asarray(mu, np.float64), minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(y_sum > 0, mu_sum / y_sum, np.nan)
+        error = np.where(y_sum > 0, ratio / np.sqrt(y_sum), np.nan)
+    shape = (n_r, n_t)
+    return {"ratio": ratio.reshape(shape), "error": error.reshape(shape), "rows": rows.reshape(shape),
+            "npe_sum": y_sum.reshape(shape), "r_edges": r_edges, "theta_edges": theta_edges}
 
 
 def _muon_track_from(arrays: dict, i: int):
@@ -257,6 +347,7 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
         plot_gamma_total_pe,
         plot_muon_first_hit,
         plot_muon_npe,
+        plot_npe_closure,
         plot_theta_profiles,
     )
     from keras_fastsim.simulation.juno_fast import JunoFastSimulator, JunoResponseTables
@@ -291,6 +382,15 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
         plot_gamma_hit_times(full["times"], gen["times"], name, figures_dir / f"gamma_{name}_hit_time.png")
         profiles[name] = (theta_profiles(full, fast.pmt_unit), theta_profiles(gen, fast.pmt_unit))
     plot_theta_profiles(profiles, figures_dir / "theta_profiles.png")
+    rows = sorted(data.glob("train*_npe.parquet"))
+    if rows:
+        import pandas as pd
+
+        table = pd.concat([pd.read_parquet(f, columns=["R", "theta", "npe"]) for f in rows], ignore_index=True)
+        closure = npe_closure(fast.npe_model, table[["R", "theta"]].to_numpy(), table["npe"].to_numpy(), seed=seed)
+        plot_npe_closure(closure, figures_dir / "npe_closure.png")
+        metrics["npe_closure"] = {"files": [f.name for f in rows],
+                                  **{k: np.where(np.isfinite(v), v, None).tolist() for k, v in closure.items()}}
     muon_path = data / "full_muons.npz"
     if muon_path.exists():
         full_mu = dict(np.load(muon_path))
@@ -313,6 +413,10 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
         "target_total_pe_within_2pct": bool(all(abs(v["generator"]["total_pe_ratio"] - 1) < 0.02 for v in g.values())),
         "target_hit_time_w1_below_1ns": bool(all(v["generator"]["hit_time_w1_ns"] < 1.0 for v in g.values())),
     }
+    if "npe_closure" in metrics:
+        precise = closure["error"] < 0.02
+        metrics["summary"]["npe_closure_max_abs_dev"] = round(float(np.max(np.abs(closure["ratio"][precise] - 1.0),
+                                                                             initial=0.0)), 3)
     if "muon" in metrics:
         metrics["summary"]["muon_total_pe_ratio"] = round(metrics["muon"]["total_pe_ratio_mean"], 4)
         metrics["summary"]["muon_speedup_full_over_fast"] = round(metrics["muon"]["speedup"], 1)

@@ -14,6 +14,7 @@ __all__ = [
     "plot_gamma_total_pe",
     "plot_muon_first_hit",
     "plot_muon_npe",
+    "plot_npe_closure",
     "plot_theta_profiles",
 ]
 
@@ -119,4 +120,35 @@ def plot_muon_first_hit(metrics: dict, bins: np.ndarray, path: str | os.PathLike
         ax.set_xlabel("angle between muon direction and entry point -> PMT [deg]")
         ax.set_ylabel("mean first-hit time [ns]")
         ax.legend(fontsize=8)
+        return save_figure(fig, path)
+
+
+def plot_npe_closure(closure: dict, path: str | os.PathLike, *, span: float = 0.3) -> Path:
+    """Map of NN_npe's closure ratio (net mean / rows' mean) over (R, theta) cells.
+
+    ``closure`` is the dictionary of :func:`keras_fastsim.evaluation.juno.npe_closure`. Cells are
+    drawn with equal size (the bins are not uniform), coloured on a diverging scale
+    ``1 +- span`` and labelled with the ratio; empty cells are grey.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import TwoSlopeNorm
+
+    ratio = np.asarray(closure["ratio"], float)
+    r_edges, t_edges = closure["r_edges"], np.degrees(closure["theta_edges"])
+    with hep_style():
+        fig = new_figure(figsize=(9, 6.5))
+        ax = fig.add_subplot()
+        cmap = colormaps["RdBu_r"].with_extremes(bad="0.8")
+        mesh = ax.pcolormesh(np.ma.masked_invalid(ratio), cmap=cmap,
+                             norm=TwoSlopeNorm(1.0, 1.0 - span, 1.0 + span))
+        for (i, j), v in np.ndenumerate(ratio):
+            if np.isfinite(v):
+                ax.text(j + 0.5, i + 0.5, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(v - 1.0) > 0.7 * span else "black")
+        ax.set_xticks(np.arange(len(t_edges)), [f"{x:g}" for x in t_edges], fontsize=8)
+        ax.set_yticks(np.arange(len(r_edges)), [f"{x:g}" for x in r_edges], fontsize=8)
+        ax.set_xlabel(r"$\theta$ bin edges [deg]")
+        ax.set_ylabel("R bin edges [m]")
+        ax.set_title("NN_npe closure on its training rows: net mean / rows' mean", fontsize=12)
+        fig.colorbar(mesh, ax=ax, label="ratio")
         return save_figure(fig, path)
