@@ -375,3 +375,39 @@ def test_average_epochs_is_mean_of_last_checkpoints(tmp_path):
     assert not np.allclose(np.asarray(net.hidden[0].kernel), np.asarray(ckpts[1].hidden[0].kernel))
     with pytest.raises(ValueError, match="average_epochs"):
         average_checkpoint_weights(net, tmp_path / "run", 4)
+
+
+def test_ema_momentum_saves_the_moving_average(tmp_path):
+    rng = np.random.default_rng(5)
+    cond = np.column_stack([rng.uniform(0, 14, 4000), rng.uniform(0, np.pi, 4000)]).astype(np.float32)
+    t = (50.0 + 10.0 * cond[:, 1] + rng.exponential(5.0, 4000)).astype(np.float32)
+    weights = {}
+    for momentum in (None, 0.0, 0.9):
+        keras.utils.set_random_seed(0)
+        net = JunoTimeNet(8, 1)
+        net.adapt(cond, t)
+        net.build((None, 3))
+        run = tmp_path / f"run_{momentum}"
+        fit_generator(
+            net, cond, t, np.zeros(len(t), bool), run, loss="quantile", loss_config=None,
+            output_transform="identity", output_weight=1.0, epochs=2, steps_per_epoch=10, validation_steps=1,
+            batch_size=256, learning_rate=1e-2, lr_halving_epochs=1, patience=None, strategy="default",
+            jit_compile=False, seed=0, verbose=0, num_levels=1, ema_momentum=momentum,
+        )
+        last = keras.models.load_model(run / "checkpoints" / "epoch_002.keras").generator.get_weights()
+        weights[momentum] = (net.get_weights(), last)
+    for got, last in zip(*weights[None]):  # no EMA: the saved net is the last step's
+        np.testing.assert_array_equal(got, last)
+    for got, plain in zip(weights[0.0][0], weights[None][0]):  # momentum 0: the average is the last step
+        np.testing.assert_allclose(got, plain, rtol=1e-6, atol=1e-7)
+    ema, last = weights[0.9]
+    differ = [not np.allclose(a, b) for a, b in zip(ema, last)]
+    assert sum(differ) == len(net.trainable_weights)  # the saved trainable weights are the average
+    for bad, average in ((1.0, 1), (-0.1, 1), (True, 1), (0.99, 3)):
+        with pytest.raises(ValueError, match="ema_momentum"):
+            fit_generator(
+                net, cond, t, np.zeros(len(t), bool), tmp_path / "bad", loss="quantile", loss_config=None,
+                output_transform="identity", output_weight=1.0, epochs=1, steps_per_epoch=1, validation_steps=1,
+                batch_size=256, learning_rate=1e-2, lr_halving_epochs=1, patience=None, strategy="default",
+                jit_compile=False, seed=0, verbose=0, ema_momentum=bad, average_epochs=average,
+            )

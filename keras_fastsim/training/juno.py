@@ -580,6 +580,18 @@ def average_checkpoint_weights(generator: keras.Model, out_dir: str | os.PathLik
     return [f.name for f in files]
 
 
+def _check_ema(ema_momentum: float | None, average_epochs: int) -> None:
+    if ema_momentum is None:
+        return
+    if isinstance(ema_momentum, bool) or not isinstance(ema_momentum, (int, float)) or not 0.0 <= ema_momentum < 1.0:
+        raise ValueError(f"`ema_momentum` must be None or in [0, 1). Received: ema_momentum={ema_momentum!r}")
+    if average_epochs > 1:
+        raise ValueError(
+            "`ema_momentum` and `average_epochs` > 1 both average the weights; use one. "
+            f"Received: ema_momentum={ema_momentum!r}, average_epochs={average_epochs!r}"
+        )
+
+
 def fit_generator(
     generator: keras.Model,
     cond: np.ndarray,
@@ -612,6 +624,7 @@ def fit_generator(
     near_distance_m: float = 10.0,
     level_scale: float = 1.0,
     average_epochs: int = 1,
+    ema_momentum: float | None = None,
 ) -> pd.DataFrame:
     """Trains ``generator`` on ``(cond, y)`` rows into ``out_dir``.
 
@@ -627,6 +640,7 @@ def fit_generator(
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={learning_rate!r}")
+    _check_ema(ema_momentum, average_epochs)
     train_c, train_y = cond[~val_mask], y[~val_mask]
     if len(train_c) < 2 * batch_size:
         raise ValueError(
@@ -673,7 +687,8 @@ def fit_generator(
             learning_rate, decay_steps=int(lr_halving_epochs) * steps_per_epoch, decay_rate=0.5,
             staircase=True,
         )
-        optimizer = keras.optimizers.Adam(schedule)
+        ema = {} if ema_momentum is None else {"use_ema": True, "ema_momentum": float(ema_momentum)}
+        optimizer = keras.optimizers.Adam(schedule, **ema)
         optimizer.build(trainer.trainable_variables)
         trainer.compile(optimizer=optimizer, jit_compile=jit_compile)
     history = fit_with_checkpoints(
@@ -725,6 +740,7 @@ def train_juno_npe(
     near_distance_m: float = 10.0,
     level_scale: float = 1.0,
     average_epochs: int = 1,
+    ema_momentum: float | None = None,
     epochs: int = 20,
     steps_per_epoch: int = 100,
     validation_steps: int = 10,
@@ -762,6 +778,9 @@ def train_juno_npe(
             training rows in the tails, see :class:`QuantileTrainer`).
         average_epochs: The saved net has the mean weights of the last ``average_epochs``
             epochs (:func:`average_checkpoint_weights`; 1: the final weights).
+        ema_momentum: The saved net has the exponential moving average of the weights over
+            the training steps with this momentum (Keras' optimizer ``use_ema``; a horizon of
+            about ``1 / (1 - ema_momentum)`` steps). ``None``: off. Excludes ``average_epochs`` > 1.
         r_balance: ``"quantile"``: flattening of the radius distribution of the batches
             (0: as in the data, 1: uniform in R; see :func:`random_batches`).
         near_fraction: ``"quantile"``: fraction of every batch drawn from the rows whose
@@ -804,7 +823,7 @@ def train_juno_npe(
         moment_weight=moment_weight, moment_orders=moment_orders, num_levels=num_levels,
         mean_weight=mean_weight, relu_leak=relu_leak, r_balance=r_balance, near_fraction=near_fraction,
         near_distance_m=near_distance_m, level_scale=level_scale, average_epochs=average_epochs,
-        epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+        ema_momentum=ema_momentum, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         batch_size=batch_size, learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs,
         patience=patience, strategy=strategy, jit_compile=jit_compile, seed=seed, verbose=verbose,
     )
