@@ -70,7 +70,7 @@ def test_closure_empty_cells_are_nan_and_figure_is_written(rows, tmp_path):
         ({"conditions": np.ones((10, 3))}, "shape"),
         ({"r_edges": [0, 5, 5, 10]}, "strictly increasing"),
         ({"r_edges": [0, 20]}, "must lie in"),
-        ({"theta_edges": [0.0]}, "at least 2"),
+        ({"theta_edges": [0.0]}, "at least 2 bin edges"),
         ({"max_rows_per_cell": 0}, "positive integer"),
     ],
 )

@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from keras_fastsim.evaluation.metrics import ks_distance, wasserstein_1
+from keras_fastsim.evaluation.metrics import (
+    bin_index,
+    check_bin_edges,
+    ks_distance,
+    wasserstein_1,
+)
 
 __all__ = [
     "VALIDATION_POSITIONS",
@@ -162,10 +167,7 @@ def compare_gammas(full: dict, fast: dict, pmt_unit: np.ndarray) -> dict[str, An
 
 
 def _check_edges(edges: Any, name: str, lo: float, hi: float) -> np.ndarray:
-    arr = np.asarray(edges, dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0):
-        raise ValueError(f"`{name}` must be a 1-D, strictly increasing array of at least 2 finite edges. "
-                         f"Received: {name}={edges!r}")
+    arr = check_bin_edges(edges, name)
     if arr[0] < lo - 1e-9 or arr[-1] > hi + 1e-3:
         raise ValueError(f"`{name}` must lie in [{lo}, {hi}]. Received: {name}=[{arr[0]:.4g}, ..., {arr[-1]:.4g}]")
     return arr
@@ -214,9 +216,8 @@ def npe_closure(net, conditions: Any, npe: Any, *, r_edges: Any = CLOSURE_R_EDGE
     r_edges = _check_edges(r_edges, "r_edges", 0.0, 17.7)
     theta_edges = _check_edges(theta_edges, "theta_edges", 0.0, np.pi)
     n_r, n_t = len(r_edges) - 1, len(theta_edges) - 1
-    rb = np.digitize(cond[:, 0], r_edges) - 1
-    tb = np.digitize(cond[:, 1], theta_edges) - 1
-    inside = (rb >= 0) & (rb < n_r) & (tb >= 0) & (tb < n_t)
+    rb, tb = bin_index(cond[:, 0], r_edges), bin_index(cond[:, 1], theta_edges)
+    inside = (rb >= 0) & (tb >= 0)
     cell = np.where(inside, rb * n_t + tb, -1)
     rng = np.random.default_rng(seed)
     order = np.flatnonzero(inside)
@@ -228,7 +229,7 @@ def npe_closure(net, conditions: Any, npe: Any, *, r_edges: Any = CLOSURE_R_EDGE
         if len(idx) > max_rows_per_cell:
             idx = rng.choice(idx, max_rows_per_cell, replace=False)
         picked.append(idx)
-    picked = np.concatenate(picked) if picked else np.empty(0, np.int64)
+    picked = np.concatenate(picked)
     mu = net.mean_npe(cond[picked], num_nodes=num_nodes) if len(picked) else np.empty(0)
     size = n_r * n_t
     c = cell[picked]
