@@ -40,7 +40,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_fastsim.physics.juno_vessel import direct_reflectance, reflected_fraction
+from keras_fastsim.physics.juno_vessel import (
+    DirectLightTable,
+    direct_reflectance,
+    reflected_fraction,
+)
 
 __all__ = [
     "CONDITION_COLUMNS",
@@ -64,7 +68,7 @@ MODEL_FILE = "model.keras"
 CONDITION_COLUMNS: tuple[str, ...] = ("R", "theta")
 """Conditions of both nets, in the order of the input columns (noise is the third column)."""
 
-CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position", "position_vessel")
+CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position", "position_vessel", "position_optics")
 """What the first Dense layer sees of the conditions (``condition_features`` of the nets).
 
 * ``"r_theta"``: the standardised ``(R, theta)`` themselves.
@@ -80,6 +84,11 @@ CONDITION_FEATURES: tuple[str, ...] = ("r_theta", "position", "position_vessel")
   impact parameters above ~16.06 m; it rises steeply around ``R ~ 16 m``) and the reflectance
   along the straight line to the PMT. A smooth net cannot place that kink itself: without them
   the far NN_time blurs it and is biased near ``R = 16 m`` (docs/juno.md).
+* ``"position_optics"``: the ``"position_vessel"`` features and the direct light that reaches
+  the PMT through the refracting vessel relative to the straight-line acceptance
+  (:class:`~keras_fastsim.physics.juno_vessel.DirectLightTable`): 0 in the band of PMTs that
+  trapped rays leave without direct light beyond ``R ~ 16.06 m`` (at ~40-60 deg), which the
+  straight line to the PMT places elsewhere.
 """
 
 OUTPUT_PRIORS: tuple[str, ...] = ("none", "acceptance")
@@ -94,7 +103,7 @@ OUTPUT_PRIORS: tuple[str, ...] = ("none", "acceptance")
 
 _MAX_THETA = float(np.pi) + 1e-4
 _PMT_RADIUS_M = 19.5
-_NUM_FEATURES = {"r_theta": 2, "position": 4, "position_vessel": 6}
+_NUM_FEATURES = {"r_theta": 2, "position": 4, "position_vessel": 6, "position_optics": 7}
 _CHUNK = 65536
 
 
@@ -162,10 +171,17 @@ def _pmt_distance_squared(r, cos_theta, pmt_radius_m: float):
     return ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos_theta, 1e-6)
 
 
-def condition_feature_values(conditions, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M):
+def condition_feature_values(
+    conditions,
+    condition_features: str = "r_theta",
+    pmt_radius_m: float = _PMT_RADIUS_M,
+    direct_light: DirectLightTable | None = None,
+):
     """The (unstandardised) condition features of ``(N, 2)`` conditions (see :data:`CONDITION_FEATURES`).
 
     Written with ``keras.ops``: works on tensors inside the nets and on numpy arrays.
+    ``direct_light`` is the table of the ``"position_optics"`` feature (computed for
+    ``pmt_radius_m`` when not given, ~1 s).
     """
     cond = ops.cast(conditions, "float32")
     if condition_features == "r_theta":
@@ -174,8 +190,11 @@ def condition_feature_values(conditions, condition_features: str = "r_theta", pm
     cos = ops.cos(theta)
     d = ops.sqrt(_pmt_distance_squared(r, cos, pmt_radius_m))
     feats = [r * cos, r * ops.sin(theta), d, ops.log(d)]
-    if condition_features == "position_vessel":
+    if condition_features in ("position_vessel", "position_optics"):
         feats += [reflected_fraction(r), direct_reflectance(r, theta, pmt_radius_m)]
+    if condition_features == "position_optics":
+        table = direct_light if direct_light is not None else DirectLightTable.compute(pmt_radius_m)
+        feats.append(table(r, theta))
     return ops.concatenate(feats, axis=-1)
 
 
@@ -210,9 +229,13 @@ class _ConditionalGenerator(keras.Model):
         self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
         self.num_features = _NUM_FEATURES[self.condition_features]
         self.normalizer = keras.layers.Normalization(axis=-1, name=f"{self.name}_condition_norm")
+        # A deterministic function of pmt_radius_m: rebuilt, not saved, when a model is loaded.
+        self._direct_light = (DirectLightTable.compute(self.pmt_radius_m)
+                              if self.condition_features == "position_optics" else None)
 
     def _features(self, conditions):
-        return condition_feature_values(conditions, self.condition_features, self.pmt_radius_m)
+        return condition_feature_values(conditions, self.condition_features, self.pmt_radius_m,
+                                        self._direct_light)
 
     def adapt(self, conditions: Any, *args: Any) -> None:
         """Fits the condition standardisation to training conditions ``(N, 2)``."""
