@@ -10,6 +10,7 @@ from keras_fastsim.models.juno import (
     JunoNpeNet,
     acceptance_factor,
     condition_feature_values,
+    export_generator,
 )
 from keras_fastsim.physics.juno_vessel import (
     VESSEL_OPTICS,
@@ -138,3 +139,8 @@ def test_position_optics_net_round_trips(tmp_path):
     loaded = keras.models.load_model(tmp_path / "npe.keras")
     assert loaded.hyperparameters()["condition_features"] == "position_optics"
     np.testing.assert_array_equal(np.asarray(loaded(x)), before)
+    # The table is a constant of the exported graph (float32 sums in another order: 1e-4).
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(export_generator(net, tmp_path / "npe_saved")))
+    np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), before, rtol=1e-4, atol=1e-6)
