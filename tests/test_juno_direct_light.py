@@ -144,3 +144,16 @@ def test_position_optics_net_round_trips(tmp_path):
 
     served = tf.saved_model.load(str(export_generator(net, tmp_path / "npe_saved")))
     np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), before, rtol=1e-4, atol=1e-6)
+
+
+def test_direct_light_figure(tmp_path):
+    from keras_fastsim.plotting.juno import plot_direct_light
+
+    table = DirectLightTable.compute(r_step_m=0.1, theta_step_deg=0.5, num_rays=2000)
+    rng = np.random.default_rng(4)
+    r, th = rng.uniform(14.0, 17.7, 20000), rng.uniform(0.0, np.pi / 2, 20000)
+    cond = np.column_stack([r, th]).astype(np.float32)
+    npe = rng.poisson(0.2 * np.asarray(acceptance_factor(cond))[:, 0] * np.asarray(table(cond[:, :1], cond[:, 1:]))[:, 0])
+    path = plot_direct_light(table, tmp_path / "direct_light.png", rows=(r, th, npe))
+    assert path.exists() and path.stat().st_size > 20_000
+    assert plot_direct_light(table, tmp_path / "table_only.png").exists()

@@ -343,7 +343,9 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
 
     Writes the figures and ``metrics.json`` into ``figures_dir`` and returns the metrics.
     """
+    from keras_fastsim.physics.juno_vessel import DirectLightTable
     from keras_fastsim.plotting.juno import (
+        plot_direct_light,
         plot_gamma_hit_times,
         plot_gamma_total_pe,
         plot_muon_first_hit,
@@ -390,6 +392,8 @@ def evaluate_juno(run_root: str | os.PathLike, figures_dir: str | os.PathLike, *
         table = pd.concat([pd.read_parquet(f, columns=["R", "theta", "npe"]) for f in rows], ignore_index=True)
         closure = npe_closure(fast.npe_model, table[["R", "theta"]].to_numpy(), table["npe"].to_numpy(), seed=seed)
         plot_npe_closure(closure, figures_dir / "npe_closure.png")
+        plot_direct_light(DirectLightTable.compute(fast.npe_model.pmt_radius_m), figures_dir / "direct_light.png",
+                          rows=(table["R"].to_numpy(), table["theta"].to_numpy(), table["npe"].to_numpy()))
         metrics["npe_closure"] = {"files": [f.name for f in rows],
                                   **{k: np.where(np.isfinite(v), v, None).tolist() for k, v in closure.items()}}
     muon_path = data / "full_muons.npz"

@@ -10,6 +10,7 @@ import numpy as np
 from keras_fastsim.plotting.style import hep_style, new_figure, save_figure, sim_style
 
 __all__ = [
+    "plot_direct_light",
     "plot_gamma_hit_times",
     "plot_gamma_total_pe",
     "plot_muon_first_hit",
@@ -151,4 +152,57 @@ def plot_npe_closure(closure: dict, path: str | os.PathLike, *, span: float = 0.
         ax.set_ylabel("R bin edges [m]")
         ax.set_title("NN_npe closure on its training rows: net mean / rows' mean", fontsize=12)
         fig.colorbar(mesh, ax=ax, label="ratio")
+        return save_figure(fig, path)
+
+
+def plot_direct_light(table, path: str | os.PathLike, *, rows=None, radii=(15.0, 16.0, 16.3, 17.0),
+                      slice_m: float = 0.05) -> Path:
+    """The vessel's direct light (:class:`~keras_fastsim.physics.juno_vessel.DirectLightTable`).
+
+    Left: the table over ``R >= 12 m`` and ``theta <= 90 deg`` (1 = the straight-line acceptance,
+    0 = the shadow of trapped rays). Right: the table against ``theta`` at ``radii``; with
+    ``rows = (R, theta, npe)`` (training rows) also their mean n_pe over the acceptance factor in
+    slices ``R +- slice_m``, scaled to the table's mean over 60-90 deg (the data carry attenuation
+    and scattered light, so only the shape compares).
+    """
+    from keras_fastsim.models.juno import acceptance_factor
+
+    values = np.asarray(table.values)
+    r_axis = np.arange(values.shape[0]) * table.r_step_m
+    t_axis = np.degrees(np.arange(values.shape[1]) * table.theta_step)
+    keep_r, keep_t = r_axis >= 12.0, t_axis <= 90.0
+    with hep_style():
+        fig = new_figure(figsize=(12, 4.8))
+        ax_map, ax_cut = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        mesh = ax_map.pcolormesh(t_axis[keep_t], r_axis[keep_r], values[np.ix_(keep_r, keep_t)],
+                                 vmin=0.0, vmax=1.6, cmap="viridis", shading="auto")
+        fig.colorbar(mesh, ax=ax_map, label="direct light / straight-line acceptance")
+        ax_map.set_xlabel(r"$\theta$ [deg]")
+        ax_map.set_ylabel("R [m]")
+        ax_map.set_title("Direct light through the vessel", fontsize=12)
+        theta = np.radians(np.linspace(0.0, 90.0, 361))[:, None].astype(np.float32)
+        centres = np.linspace(1.0, 89.0, 45)
+        for k, radius in enumerate(radii):
+            style = sim_style(k)
+            curve = np.asarray(table(np.full_like(theta, radius), theta))[:, 0]
+            ax_cut.plot(np.degrees(theta[:, 0]), curve, color=style["color"], lw=1.5, label=f"R = {radius:g} m")
+            if rows is None:
+                continue
+            r, th, npe = (np.asarray(a, float) for a in rows)
+            sel = np.abs(r - radius) < slice_m
+            if sel.sum() < 100:
+                continue
+            cond = np.column_stack([r[sel], th[sel]]).astype(np.float32)
+            rel = npe[sel] / np.asarray(acceptance_factor(cond))[:, 0]
+            idx = np.digitize(np.degrees(th[sel]), np.linspace(0.0, 90.0, 46)) - 1
+            prof = np.array([rel[idx == i].mean() if np.any(idx == i) else np.nan for i in range(45)])
+            tail = (centres > 60) & np.isfinite(prof)
+            scale = curve[np.degrees(theta[:, 0]) > 60].mean() / np.mean(prof[tail]) if tail.any() else np.nan
+            ax_cut.plot(centres, prof * scale, "o", ms=3, color=style["color"])
+        ax_cut.set_xlabel(r"$\theta$ [deg]")
+        ax_cut.set_ylabel("relative to the straight-line acceptance")
+        ax_cut.set_title("lines: table; points: training rows (scaled)" if rows is not None else "table",
+                         fontsize=12)
+        ax_cut.set_ylim(0.0, 2.0)
+        ax_cut.legend(fontsize=9)
         return save_figure(fig, path)
