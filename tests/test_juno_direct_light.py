@@ -157,3 +157,5 @@ def test_direct_light_figure(tmp_path):
     path = plot_direct_light(table, tmp_path / "direct_light.png", rows=(r, th, npe))
     assert path.exists() and path.stat().st_size > 20_000
     assert plot_direct_light(table, tmp_path / "table_only.png").exists()
+    with pytest.raises(ValueError, match="one length"):
+        plot_direct_light(table, tmp_path / "bad.png", rows=(r, th, npe[:-1]))

@@ -164,8 +164,9 @@ class DirectLightTable:
 
     ``values`` holds that light divided by the straight-line :func:`acceptance_factor
     <keras_fastsim.models.juno.acceptance_factor>` ``R_pmt^2 (R_pmt - R cos theta) / d^3``:
-    ``P_exit`` at normal incidence (0.99) at the centre, 0 in the shadow, and the refraction's
-    focusing elsewhere (~0.5 at 20 deg from ``R = 16 m``). Attenuation is not included.
+    ``P_exit`` at normal incidence (0.997) at the centre, 0 in the shadow, and the refraction's
+    spreading and focusing elsewhere (from ``R = 16 m``: 0.8 at 20 deg, 0.5 at 40 deg, 1.4 at
+    50 deg). Attenuation is not included.
 
     Build it with :meth:`compute`; calling it interpolates bilinearly with ``keras.ops``.
 
@@ -197,7 +198,7 @@ class DirectLightTable:
         pmt_diameter_m: float = 0.508,
         **optics: float,
     ) -> DirectLightTable:
-        """Traces ``num_rays`` launch angles from each grid radius (numpy, ~1 s).
+        """Traces ``num_rays`` rays from each grid radius (numpy, ~1 s).
 
         The light is averaged over the PMT's angular diameter (a running mean in ``theta``), as
         the photocathode does; this also bounds the caustics at the shadow's edges.
@@ -206,7 +207,7 @@ class DirectLightTable:
             pmt_radius_m: Radius of the PMT sphere [m]; above the vessel's outer radius.
             r_step_m: Grid step in ``R`` [m]; the grid covers ``[0, R_LS]``.
             theta_step_deg: Grid step in ``theta`` [deg]; the grid covers ``[0, 180]``.
-            num_rays: Launch angles per radius (midpoints in ``psi``).
+            num_rays: Rays per radius (equal intervals of the launch angle ``psi``).
             pmt_diameter_m: Photocathode diameter [m] (20-inch PMT: 0.508); 0 for no averaging.
             **optics: Overrides of :data:`VESSEL_OPTICS`.
 

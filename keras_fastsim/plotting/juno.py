@@ -167,6 +167,11 @@ def plot_direct_light(table, path: str | os.PathLike, *, rows=None, radii=(15.0,
     """
     from keras_fastsim.models.juno import acceptance_factor
 
+    if rows is not None:
+        r, th, npe = (np.asarray(a, float).reshape(-1) for a in rows)
+        if not len(r) == len(th) == len(npe):
+            raise ValueError("`rows` must be three arrays (R, theta, npe) of one length. "
+                             f"Received: lengths {len(r)}, {len(th)}, {len(npe)}")
     values = np.asarray(table.values)
     r_axis = np.arange(values.shape[0]) * table.r_step_m
     t_axis = np.degrees(np.arange(values.shape[1]) * table.theta_step)
@@ -188,7 +193,6 @@ def plot_direct_light(table, path: str | os.PathLike, *, rows=None, radii=(15.0,
             ax_cut.plot(np.degrees(theta[:, 0]), curve, color=style["color"], lw=1.5, label=f"R = {radius:g} m")
             if rows is None:
                 continue
-            r, th, npe = (np.asarray(a, float) for a in rows)
             sel = np.abs(r - radius) < slice_m
             if sel.sum() < 100:
                 continue
