@@ -42,7 +42,9 @@ from keras import ops
 
 from keras_fastsim.physics.juno_vessel import (
     DirectLightTable,
+    acceptance_factor,
     direct_reflectance,
+    pmt_distance_squared,
     reflected_fraction,
 )
 
@@ -166,11 +168,6 @@ def _check_features(condition_features: Any, pmt_radius_m: Any) -> tuple[str, fl
     return str(condition_features), float(pmt_radius_m)
 
 
-def _pmt_distance_squared(r, cos_theta, pmt_radius_m: float):
-    """Squared deposit-PMT distance (law of cosines), floored at 1e-6 m^2; ``keras.ops``."""
-    return ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos_theta, 1e-6)
-
-
 def condition_feature_values(
     conditions,
     condition_features: str = "r_theta",
@@ -188,7 +185,7 @@ def condition_feature_values(
         return cond
     r, theta = cond[:, 0:1], cond[:, 1:2]
     cos = ops.cos(theta)
-    d = ops.sqrt(_pmt_distance_squared(r, cos, pmt_radius_m))
+    d = ops.sqrt(pmt_distance_squared(r, cos, pmt_radius_m))
     feats = [r * cos, r * ops.sin(theta), d, ops.log(d)]
     if condition_features in ("position_vessel", "position_optics"):
         feats += [reflected_fraction(r), direct_reflectance(r, theta, pmt_radius_m)]
@@ -196,29 +193,6 @@ def condition_feature_values(
         table = direct_light if direct_light is not None else DirectLightTable.compute(pmt_radius_m)
         feats.append(table(r, theta))
     return ops.concatenate(feats, axis=-1)
-
-
-def acceptance_factor(conditions, pmt_radius_m: float = _PMT_RADIUS_M):
-    """Projected solid angle of a PMT seen from the deposit, relative to that from the centre.
-
-    A photocathode of area ``A`` on the sphere of radius ``R_pmt``, facing the centre, subtends
-    ``A cos(eta) / d^2`` from a deposit at distance ``d``, with ``cos(eta) = (R_pmt - R cos theta) / d``
-    the cosine of the angle between the line of sight and the PMT's axis. Relative to the centre
-    (``d = R_pmt``, ``eta = 0``) this is ``R_pmt^2 (R_pmt - R cos theta) / d^3``: 1 at ``R = 0``,
-    ~0.3 on the far side and ~120 at the wall in front of the PMT. Refraction at the acrylic
-    vessel, attenuation and scattering are left to the net. Written with ``keras.ops``.
-
-    Args:
-        conditions: ``(N, 2)`` conditions ``(R [m], theta [rad])``.
-        pmt_radius_m: Radius of the PMT sphere [m].
-
-    Returns:
-        ``(N, 1)`` factors.
-    """
-    cond = ops.cast(conditions, "float32")
-    r, cos = cond[:, 0:1], ops.cos(cond[:, 1:2])
-    d2 = _pmt_distance_squared(r, cos, pmt_radius_m)
-    return pmt_radius_m**2 * (pmt_radius_m - r * cos) / (d2 * ops.sqrt(d2))
 
 
 class _ConditionalGenerator(keras.Model):

@@ -1,4 +1,4 @@
-"""Reflection of scintillation light at the JUNO acrylic vessel, in ``keras.ops``.
+"""Optics of the JUNO acrylic vessel and the PMT acceptance, in ``keras.ops`` (and numpy tables).
 
 Light leaving the liquid scintillator (LS) crosses the 12 cm acrylic shell into the water. At
 the acrylic/water interface it is totally reflected when its impact parameter ``b`` (the
@@ -13,7 +13,8 @@ because a smooth net cannot place the kink itself from ``(R, theta)`` alone.
 Refraction also moves the direct light on the PMT sphere: :class:`DirectLightTable` traces the
 unscattered rays through the vessel and tabulates the direct light a PMT receives relative to
 the straight-line solid angle. Beyond ``R ~ 16.06 m`` the trapped rays leave a band of PMTs at
-~40-60 deg without direct light (``condition_features="position_optics"``).
+~40-60 deg without direct light (``condition_features="position_optics"``). The table is relative
+to :func:`acceptance_factor`, the straight-line solid angle of a PMT (also NN_npe's output prior).
 
 They are written with ``keras.ops`` (any backend, numpy inputs too) and use the same optics as
 :func:`keras_fastsim.reference.juno.shell_exit_probability` (the reference simulator's numpy
@@ -40,7 +41,9 @@ from keras import ops
 __all__ = [
     "VESSEL_OPTICS",
     "DirectLightTable",
+    "acceptance_factor",
     "direct_reflectance",
+    "pmt_distance_squared",
     "reflected_fraction",
     "vessel_exit_probability",
 ]
@@ -51,6 +54,34 @@ VESSEL_OPTICS: dict[str, float] = {
 """Refractive indices and vessel radii of the reference detector (the keyword defaults below)."""
 
 _NODES = 64  # cos(psi) midpoints of the isotropic average in reflected_fraction
+
+
+def pmt_distance_squared(r, cos_theta, pmt_radius_m: float = 19.5):
+    """Squared deposit-PMT distance (law of cosines), floored at 1e-6 m^2; ``keras.ops``."""
+    return ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos_theta, 1e-6)
+
+
+def acceptance_factor(conditions, pmt_radius_m: float = 19.5):
+    """Projected solid angle of a PMT seen from the deposit, relative to that from the centre.
+
+    A photocathode of area ``A`` on the sphere of radius ``R_pmt``, facing the centre, subtends
+    ``A cos(eta) / d^2`` from a deposit at distance ``d``, with ``cos(eta) = (R_pmt - R cos theta) / d``
+    the cosine of the angle between the line of sight and the PMT's axis. Relative to the centre
+    (``d = R_pmt``, ``eta = 0``) this is ``R_pmt^2 (R_pmt - R cos theta) / d^3``: 1 at ``R = 0``,
+    ~0.3 on the far side and ~120 at the wall in front of the PMT. Refraction at the acrylic
+    vessel, attenuation and scattering are left to the net. Written with ``keras.ops``.
+
+    Args:
+        conditions: ``(N, 2)`` conditions ``(R [m], theta [rad])``.
+        pmt_radius_m: Radius of the PMT sphere [m].
+
+    Returns:
+        ``(N, 1)`` factors.
+    """
+    cond = ops.cast(conditions, "float32")
+    r, cos = cond[:, 0:1], ops.cos(cond[:, 1:2])
+    d2 = pmt_distance_squared(r, cos, pmt_radius_m)
+    return pmt_radius_m**2 * (pmt_radius_m - r * cos) / (d2 * ops.sqrt(d2))
 
 
 def _fresnel_transmittances(cos_i, n1: float, n2: float):
@@ -140,7 +171,7 @@ def direct_reflectance(r, theta, pmt_radius_m: float = 19.5, **optics: float):
     opt = VESSEL_OPTICS | optics
     ls_radius = opt.pop("ls_radius_m")
     r, theta = ops.cast(r, "float32"), ops.cast(theta, "float32")
-    d = ops.sqrt(ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * ops.cos(theta), 1e-6))
+    d = ops.sqrt(pmt_distance_squared(r, ops.cos(theta), pmt_radius_m))
     return 1.0 - _exit_at_impact(r * pmt_radius_m * ops.sin(theta) / d, ls_radius, opt)
 
 
@@ -162,8 +193,8 @@ class DirectLightTable:
     ``theta``. Rays with ``b`` above the total-internal-reflection limit (~16.06 m) never leave
     the LS; for ``R`` beyond that limit they leave PMTs at ~40-60 deg without direct light.
 
-    ``values`` holds that light divided by the straight-line :func:`acceptance_factor
-    <keras_fastsim.models.juno.acceptance_factor>` ``R_pmt^2 (R_pmt - R cos theta) / d^3``:
+    ``values`` holds that light divided by the straight-line :func:`acceptance_factor`
+    ``R_pmt^2 (R_pmt - R cos theta) / d^3``:
     ``P_exit`` at normal incidence (0.997) at the centre, 0 in the shadow, and the refraction's
     spreading and focusing elsewhere (from ``R = 16 m``: 0.8 at 20 deg, 0.5 at 40 deg, 1.4 at
     50 deg). Attenuation is not included.
@@ -283,8 +314,8 @@ class DirectLightTable:
             padded = np.concatenate([values[:, width:0:-1], values, values[:, -2:-width - 2:-1]], axis=1)
             kernel = np.ones(width + 1) / (width + 1)
             values = np.stack([np.convolve(row, kernel, mode="same")[width:-width] for row in padded])
-        d2 = np.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * np.cos(theta_grid)[None, :], 1e-12)
-        acceptance = pmt_radius_m**2 * (pmt_radius_m - r * np.cos(theta_grid)[None, :]) / d2**1.5
+        grid = np.column_stack([np.repeat(r[:, 0], len(theta_grid)), np.tile(theta_grid, len(r))])
+        acceptance = np.asarray(acceptance_factor(grid, pmt_radius_m), np.float64).reshape(values.shape)
         return cls(values=(values / acceptance).astype(np.float32), r_step_m=float(r_step_m),
                    theta_step=float(np.radians(theta_step_deg)))
 
