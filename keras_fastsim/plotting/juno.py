@@ -165,7 +165,7 @@ def plot_direct_light(table, path: str | os.PathLike, *, rows=None, radii=(15.0,
     slices ``R +- slice_m``, scaled to the table's mean over 60-90 deg (the data carry attenuation
     and scattered light, so only the shape compares).
     """
-    from keras_fastsim.models.juno import acceptance_factor
+    from keras_fastsim.physics.juno_vessel import acceptance_factor
 
     if rows is not None:
         r, th, npe = (np.asarray(a, float).reshape(-1) for a in rows)
