@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from keras_fastsim.reference.calorimeter import (
     CSI,
     CalorimeterGeometry,
     ShowerSimulator,
+    Spots,
     besiii_emc_conditions,
     besiii_emc_geometry,
     cepc_ecal_geometry,
@@ -226,6 +228,22 @@ def test_memory_is_bounded_by_the_block():
     assert large < 1.15 * small
     assert large < 60e6   # 16 showers x 4000 spots + 16 x 26100 cells, in bytes
 
+
+def test_far_tail_spots_are_dropped_without_overflow(besiii):
+    # The GFLASH tail radius grows like exp(tau): spots of the far longitudinal tail land at
+    # |u| ~ 1e24 cm (seen about once in 20k BESIII showers); they must leak, not wrap.
+    n = 4
+    spots = Spots(
+        shower=np.zeros(n, dtype=np.int64), energy=np.array([0.5, 0.2, 0.2, 0.2]),
+        t_x0=np.full(n, 5.0), r_rm=np.ones(n), u=np.array([0.0, 1e24, -1e24, np.nan]),
+        v=np.array([0.0, 0.0, 1e30, 0.0]), w_x0=np.full(n, 5.0),
+        T=np.array([5.0]), alpha=np.array([3.0]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cells = besiii._deposit(spots, 1, np.random.default_rng(0), visible=False)
+    assert cells.sum() == pytest.approx(0.5, rel=0.05)  # the in-window spot, smeared
+    assert cells[0, 5, 5].sum() == cells.sum()
 
 def test_invalid_inputs_are_rejected(besiii):
     with pytest.raises(ValueError, match="energy"):

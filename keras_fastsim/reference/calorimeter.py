@@ -649,9 +649,14 @@ class ShowerSimulator:
         depth_frac = np.interp(w, self._bx0, self._bcm) / self._bcm[-1]
         pitch_u = g.cell_size_cm[0] * (1 + self._taper[0] * depth_frac)
         pitch_v = g.cell_size_cm[1] * (1 + self._taper[1] * depth_frac)
-        iu = np.floor(spots.u / pitch_u + 0.5).astype(np.int64) + n_u // 2
-        iv = np.floor(spots.v / pitch_v + 0.5).astype(np.int64) + n_v // 2
-        ok = inside & (iu >= 0) & (iu < n_u) & (iv >= 0) & (iv < n_v)
+        # Window test on the float indices, before the cast: spots of the far longitudinal
+        # tail (t > ~150 X0, dropped by `inside` anyway) get exponentially large tail radii,
+        # |u| up to ~1e24 cm, which do not fit an int64.
+        fu = np.floor(spots.u / pitch_u + 0.5) + n_u // 2
+        fv = np.floor(spots.v / pitch_v + 0.5) + n_v // 2
+        ok = inside & (fu >= 0) & (fu < n_u) & (fv >= 0) & (fv < n_v)
+        iu = np.where(ok, fu, 0).astype(np.int64)
+        iv = np.where(ok, fv, 0).astype(np.int64)
         flat = ((spots.shower * n_u + iu) * n_v + iv) * n_l + layer
         cells = np.bincount(flat[ok], weights=spots.energy[ok], minlength=nb * g.n_cells)
         cells = cells.reshape(nb, n_u, n_v, n_l)
