@@ -1,4 +1,5 @@
-"""The conditional GAN's training step under the JAX backend (run in a subprocess)."""
+"""The conditional GAN's training step under JAX, and its network losses under both backends
+(each in a subprocess)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,69 @@ def test_gan_trains_under_jax(tmp_path):
     assert len(rows) == 2
     assert all(np.isfinite(float(v)) for row in rows for v in row)
 
+
+# A discriminator whose probe layer adds ``b * mean(hits)`` to its losses (``b`` enters nowhere
+# else) and whose kernel has an L2 regularizer; the generator makes empty showers. One SGD step
+# at learning rate 1 on real showers of ones moves ``b`` by -(1 + 0) only if the losses of the
+# call on the real showers count, not just those of the last call (on the fake ones).
+_PROBE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    from keras import ops
+    from keras_fastsim.models.conditional_gan import ConditionalGAN
+
+    class Probe(keras.layers.Layer):
+        def build(self, input_shape):
+            self.b = self.add_weight(shape=(), initializer="zeros", name="b")
+
+        def call(self, x):
+            self.add_loss(self.b * ops.mean(x))
+            return x
+
+    noise, cond = keras.Input((4,)), keras.Input((6,))
+    x = keras.layers.Dense(121)(keras.layers.Concatenate()([noise, cond]))
+    x = keras.layers.Reshape((11, 11, 1))(keras.layers.Rescaling(0.0)(x))
+    generator = keras.Model([noise, cond], x)
+    hits, cond_d = keras.Input((11, 11, 1)), keras.Input((6,))
+    probe = Probe()
+    x = keras.layers.Flatten()(probe(hits))
+    dense = keras.layers.Dense(1, activation="sigmoid",
+                               kernel_regularizer=keras.regularizers.L2(0.5))
+    discriminator = keras.Model([hits, cond_d], dense(x))
+    gan = ConditionalGAN(generator, discriminator, noise_dim=4, seed=0)
+    gan.compile(keras.optimizers.SGD(1.0), keras.optimizers.SGD(0.0))
+    real = np.ones((8, 11, 11, 1), "float32")
+    conditions = np.ones((8, 6), "float32")
+    probe.b.assign(2.0)
+    discriminator([real, conditions])
+    first = gan._call_losses(discriminator)
+    discriminator([0.5 * real, conditions])
+    own = float(gan._own_losses(discriminator, first))
+    reg = 0.5 * float(ops.sum(dense.kernel ** 2))
+    probe.b.assign(0.0)
+    gan.train_on_batch(real, conditions)
+    print(json.dumps({"b": float(probe.b.numpy()), "n_first": len(first), "own": own,
+                      "reg": reg}))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_discriminator_losses_of_both_calls_count(tmp_path, backend):
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
+           "CUDA_VISIBLE_DEVICES": ""}
+    script = tmp_path / "probe.py"
+    script.write_text(_PROBE_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["n_first"] == 1  # the probe's term, without the regularizer
+    # both calls' probe terms (b = 2: 2 x 1 + 2 x 0.5) and the regularizer once
+    assert result["own"] == pytest.approx(3.0 + result["reg"], rel=1e-5)
+    assert result["b"] == pytest.approx(-1.0, abs=1e-5)
 
 def test_shower_batches_order_and_coverage():
     hits = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)

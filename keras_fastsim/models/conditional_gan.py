@@ -358,13 +358,27 @@ class ConditionalGAN(keras.Model):
         return ops.sum(residual, axis=-1)
 
     @staticmethod
-    def _own_losses(network: keras.Model):
-        """The network's own losses of its last call (``add_loss``, weight regularizers).
+    def _call_losses(network: keras.Model) -> list:
+        """The ``add_loss`` terms of the network's last call, without weight regularizers.
+
+        Keras clears a model's ``add_loss`` terms at each outermost call, so a step that calls
+        a network twice (the discriminator on real and on fake showers) keeps the first call's
+        with this before the second. ``Layer.losses`` lists the weight regularizers last, one
+        per regularized trainable weight.
+        """
+        losses = network.losses
+        n_reg = sum(v.regularizer is not None for v in network.trainable_weights)
+        return list(losses[:len(losses) - n_reg])
+
+    @staticmethod
+    def _own_losses(network: keras.Model, earlier: list | tuple = ()):
+        """The network's own losses: its last call's and ``earlier`` calls' ``add_loss``
+        terms (from :meth:`_call_losses`) and its weight regularizers, once.
 
         Under a ``tf.distribute`` strategy they are divided by the number of replicas, as
         the per-example terms are by ``compute_average_loss``.
         """
-        losses = network.losses
+        losses = list(earlier) + list(network.losses)
         if not losses:
             return 0.0
         total = ops.sum(ops.stack([ops.cast(x, "float32") for x in losses]))
@@ -406,10 +420,11 @@ class ConditionalGAN(keras.Model):
         fake = self.generator([noise, fake_conditions], training=True)
         with tf.GradientTape() as tape:
             d_real = self.discriminator([hits, conditions], training=True)
+            real_losses = self._call_losses(self.discriminator)
             d_fake = self.discriminator([fake, fake_conditions], training=True)
             per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
             d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
-            d_loss = d_loss + self._own_losses(self.discriminator)
+            d_loss = d_loss + self._own_losses(self.discriminator, real_losses)
         d_vars = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         self.d_loss_tracker.update_state(ops.mean(per_example), sample_weight=local_f)
@@ -519,9 +534,10 @@ class ConditionalGAN(keras.Model):
             noise, fake_conditions = self._jax_fake_batch(conditions, self.seed_generator)
             fake = ops.stop_gradient(self.generator([noise, fake_conditions], training=True))
             d_real = self.discriminator([hits, conditions], training=True)
+            real_losses = self._call_losses(self.discriminator)
             d_fake = self.discriminator([fake, fake_conditions], training=True)
             per_example = self._bce(1.0, d_real) + self._bce(0.0, d_fake)
-            loss = ops.mean(per_example) + self._own_losses(self.discriminator)
+            loss = ops.mean(per_example) + self._own_losses(self.discriminator, real_losses)
             return loss, {"d_loss": ops.mean(per_example)}
 
         def g_loss():
