@@ -1,5 +1,5 @@
 """Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
-ceiling."""
+ceiling, momentum scaling."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.momentum_scaling import MomentumScaling
+from keras_fastsim.models.besiii_emc import build_besiii_generator
 
 
 def _numpy_minibatch(x, kernel, num_kernels, kernel_dim):
@@ -208,3 +210,39 @@ def test_energy_ceiling_config_and_errors():
     with pytest.raises(ValueError, match="momentum_index"):
         EnergyCeiling(momentum_index=6)(np.ones((2, 11, 11, 1), "float32"),
                                         np.ones((2, 6), "float32"))
+
+
+def test_momentum_scaling_multiplies_by_p_over_reference(rng):
+    cells = rng.exponential(0.01, size=(3, 11, 11, 1)).astype("float32")
+    cond = np.array([[1.5, 0], [3.0, 0], [0.75, 0]], "float32")
+    out = keras.ops.convert_to_numpy(MomentumScaling(reference=1.5)(cells, cond))
+    np.testing.assert_allclose(out, cells * np.array([1.0, 2.0, 0.5])[:, None, None, None],
+                               rtol=1e-6)
+    out = MomentumScaling(reference=2.0, momentum_index=1)(cells, cond[:, ::-1])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
+                               cells * (cond[:, :1] / 2.0)[:, :, None, None], rtol=1e-6)
+
+
+def test_momentum_scaling_config_errors_and_generator(tmp_path, rng):
+    layer = MomentumScaling(reference=1.8, momentum_index=2, name="scale")
+    assert MomentumScaling.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in ({"reference": 0.0}, {"momentum_index": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            MomentumScaling(**bad)
+    with pytest.raises(ValueError, match="momentum_index"):
+        MomentumScaling(momentum_index=6)(np.ones((2, 11, 11, 1), "float32"),
+                                          np.ones((2, 6), "float32"))
+    generator = build_besiii_generator(noise_dim=8, momentum_scaling=1.5)
+    assert generator.layers[-1].name == "momentum_scaling"
+    noise = rng.normal(size=(4, 8)).astype("float32")
+    cond = np.tile(np.array([[1.5, 0.0, 0.0, 0.0, 0.0, 0.0]], "float32"), (4, 1))
+    cond[:, 0] = [1.0, 1.5, 2.0, 1.2]
+    out = keras.ops.convert_to_numpy(generator([noise, cond]))
+    # the output is the last ReLU's shower times p / 1.5
+    relu = keras.Model(generator.inputs, generator.get_layer("energy").output)
+    np.testing.assert_allclose(
+        out, keras.ops.convert_to_numpy(relu([noise, cond])) * (cond[:, 0] / 1.5)[:, None, None, None],
+        rtol=1e-5, atol=1e-9)
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])), out)

@@ -48,6 +48,7 @@ from keras_fastsim.io.showers import BESIII_NORMALISATION
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.models.conditional_gan import ConditionalGAN
 
 BESIII_WINDOW = 11
@@ -80,6 +81,7 @@ def build_besiii_generator(
     condition_dim: int = 6,
     *,
     condition_scale: Sequence[float] = BESIII_CONDITION_SCALE,
+    momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
     ceiling_penalty_weight: float = 0.0,
@@ -90,12 +92,17 @@ def build_besiii_generator(
     Noise(``noise_dim``) + normalised y -> Dense(16*4*4) -> Reshape(4, 4, 16) ->
     UpSampling2D(3, 3) -> Conv2D(16, (4, 4)) + ReLU -> 2 x {Conv2D(16, (3, 3)) + ReLU} ->
     Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1
-    [-> EnergyCeiling].
+    [-> MomentumScaling] [-> EnergyCeiling].
 
     Args:
         noise_dim: Size of the noise vector (512 in the slides).
         condition_dim: Number of conditions (6).
         condition_scale: Divisors normalising the conditions (authors' constants).
+        momentum_scaling: If given, a :class:`MomentumScaling` after the last ReLU multiplies
+            the shower by ``Mom / momentum_scaling`` (GeV/c), so that the convolutions make
+            the shower in units of the momentum and the response ``E_total / Mom`` and its
+            spread need not be learned as functions of ``Mom``. Default ``None`` (the
+            slides' generator).
         energy_ceiling: If given, an :class:`EnergyCeiling` after the last ReLU keeps the
             shower's summed energy smoothly below ``energy_ceiling * Mom`` (energy
             conservation: the reference's E_total / Mom has an edge just below 1 and a
@@ -126,6 +133,9 @@ def build_besiii_generator(
     x = layers.ReLU(name="relu_4")(x)
     x = layers.Conv2D(1, (2, 2), padding="valid", name="conv_5")(x)
     showers = layers.ReLU(name="energy")(x)
+    if momentum_scaling is not None:
+        showers = MomentumScaling(momentum_scaling, momentum_index=0,
+                                  name="momentum_scaling")(showers, conditions)
     if energy_ceiling is not None:
         showers = EnergyCeiling(
             energy_ceiling, ceiling_sharpness, ceiling_penalty_weight, momentum_index=0,

@@ -158,6 +158,7 @@ def train_besiii_gan_run(
     response_scale: float = 1.0,
     response_powers: int = 1,
     response_clip: float | None = None,
+    momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
     ceiling_penalty_weight: float = 0.0,
@@ -192,6 +193,9 @@ def train_besiii_gan_run(
         response_center, response_scale, response_powers, response_clip: The discriminator's
             energy-vs-momentum features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
+        momentum_scaling: Generator output in units of ``Mom / momentum_scaling``
+            (``None``: the slides' generator; see
+            :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
         energy_ceiling, ceiling_sharpness, ceiling_penalty_weight: Smooth cap of the
             generated E_total / Mom
             (``None``: none, the slides' generator; see
@@ -226,7 +230,8 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, seed=seed,
-        generator_kwargs={"energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
+        generator_kwargs={"momentum_scaling": momentum_scaling,
+                          "energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
                           "ceiling_penalty_weight": ceiling_penalty_weight},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
@@ -249,7 +254,7 @@ def train_besiii_gan_run(
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
-        energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(
+        momentum_scaling=momentum_scaling, energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(
             int(ceiling_warmup_epochs) if energy_ceiling is not None else None),
         n_showers=len(hits), seed=int(seed),
         conditions=["Mom", "dTheta_Mom", "dPhi_Mom", "dZ_Pos", "dPhi_Pos", "Z"],
