@@ -170,12 +170,14 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     loaded = keras.saving.load_model(tmp_path / "generator.keras")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])),
                                   keras.ops.convert_to_numpy(generator([noise, cond])))
-    capped = build_besiii_generator(noise_dim=16, energy_ceiling=0.5, ceiling_sharpness=10.0)
+    capped = build_besiii_generator(noise_dim=16, momentum_scaling=1.5, energy_ceiling=0.5,
+                                    ceiling_sharpness=10.0)
     for layer in generator.layers:
         capped.get_layer(layer.name).set_weights(layer.get_weights())
     capped.save(tmp_path / "capped.keras")
     loaded = keras.saving.load_model(tmp_path / "capped.keras")
     assert loaded.get_layer("energy_ceiling").get_config()["sharpness"] == 10.0
+    assert loaded.get_layer("momentum_scaling").reference == 1.5
     out = keras.ops.convert_to_numpy(loaded([noise, cond]))
     np.testing.assert_array_equal(out, keras.ops.convert_to_numpy(capped([noise, cond])))
     assert (out.sum(axis=(1, 2, 3)) <= 0.5 * cond[:, 0] * (1 + 1e-6)).all()
