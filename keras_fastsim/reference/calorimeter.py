@@ -650,7 +650,7 @@ class ShowerSimulator:
         pitch_u = g.cell_size_cm[0] * (1 + self._taper[0] * depth_frac)
         pitch_v = g.cell_size_cm[1] * (1 + self._taper[1] * depth_frac)
         # Window test on the float indices, before the cast: spots of the far longitudinal
-        # tail (t > ~150 X0, dropped by `inside` anyway) get exponentially large tail radii,
+        # tail (t ~ 170-300 X0, far behind the crystals) get exponentially large tail radii,
         # |u| up to ~1e24 cm, which do not fit an int64.
         fu = np.floor(spots.u / pitch_u + 0.5) + n_u // 2
         fv = np.floor(spots.v / pitch_v + 0.5) + n_v // 2
