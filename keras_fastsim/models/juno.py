@@ -41,6 +41,7 @@ import numpy as np
 from keras import ops
 
 from keras_fastsim.physics.juno_vessel import (
+    PMT_RADIUS_M,
     DirectLightTable,
     acceptance_factor,
     direct_reflectance,
@@ -104,7 +105,6 @@ OUTPUT_PRIORS: tuple[str, ...] = ("none", "acceptance")
 """
 
 _MAX_THETA = float(np.pi) + 1e-4
-_PMT_RADIUS_M = 19.5
 _NUM_FEATURES = {"r_theta": 2, "position": 4, "position_vessel": 6, "position_optics": 7}
 _CHUNK = 65536
 
@@ -171,7 +171,7 @@ def _check_features(condition_features: Any, pmt_radius_m: Any) -> tuple[str, fl
 def condition_feature_values(
     conditions,
     condition_features: str = "r_theta",
-    pmt_radius_m: float = _PMT_RADIUS_M,
+    pmt_radius_m: float = PMT_RADIUS_M,
     direct_light: DirectLightTable | None = None,
 ):
     """The (unstandardised) condition features of ``(N, 2)`` conditions (see :data:`CONDITION_FEATURES`).
@@ -198,7 +198,7 @@ def condition_feature_values(
 class _ConditionalGenerator(keras.Model):
     """Shared parts: condition features and standardisation, input checks, seeded sampling."""
 
-    def __init__(self, condition_features: str = "r_theta", pmt_radius_m: float = _PMT_RADIUS_M, **kwargs):
+    def __init__(self, condition_features: str = "r_theta", pmt_radius_m: float = PMT_RADIUS_M, **kwargs):
         super().__init__(**kwargs)
         self.condition_features, self.pmt_radius_m = _check_features(condition_features, pmt_radius_m)
         self.num_features = _NUM_FEATURES[self.condition_features]
@@ -325,7 +325,7 @@ class JunoNpeNet(_ConditionalGenerator):
         activation: str = "tanh",
         energy_mev: float = 1.0,
         condition_features: str = "r_theta",
-        pmt_radius_m: float = _PMT_RADIUS_M,
+        pmt_radius_m: float = PMT_RADIUS_M,
         output_prior: str = "none",
         **kwargs,
     ):
@@ -425,7 +425,7 @@ class JunoTimeNet(_ConditionalGenerator):
         num_layers: int = 2,
         activation: str = "relu",
         condition_features: str = "r_theta",
-        pmt_radius_m: float = _PMT_RADIUS_M,
+        pmt_radius_m: float = PMT_RADIUS_M,
         **kwargs,
     ):
         super().__init__(condition_features=condition_features, pmt_radius_m=pmt_radius_m, **kwargs)
@@ -505,7 +505,7 @@ class JunoTimeModel(keras.Model):
         far_layers: int = 3,
         activation: str = "relu",
         condition_features: str = "r_theta",
-        pmt_radius_m: float = _PMT_RADIUS_M,
+        pmt_radius_m: float = PMT_RADIUS_M,
         far_condition_features: str | None = None,
         **kwargs,
     ):

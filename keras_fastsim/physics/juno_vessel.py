@@ -39,6 +39,7 @@ import numpy as np
 from keras import ops
 
 __all__ = [
+    "PMT_RADIUS_M",
     "VESSEL_OPTICS",
     "DirectLightTable",
     "acceptance_factor",
@@ -53,15 +54,18 @@ VESSEL_OPTICS: dict[str, float] = {
 }
 """Refractive indices and vessel radii of the reference detector (the keyword defaults below)."""
 
+PMT_RADIUS_M = 19.5
+"""Radius of the reference detector's PMT sphere [m] (the ``pmt_radius_m`` defaults)."""
+
 _NODES = 64  # cos(psi) midpoints of the isotropic average in reflected_fraction
 
 
-def pmt_distance_squared(r, cos_theta, pmt_radius_m: float = 19.5):
+def pmt_distance_squared(r, cos_theta, pmt_radius_m: float = PMT_RADIUS_M):
     """Squared deposit-PMT distance (law of cosines), floored at 1e-6 m^2; ``keras.ops``."""
     return ops.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * cos_theta, 1e-6)
 
 
-def acceptance_factor(conditions, pmt_radius_m: float = 19.5):
+def acceptance_factor(conditions, pmt_radius_m: float = PMT_RADIUS_M):
     """Projected solid angle of a PMT seen from the deposit, relative to that from the centre.
 
     A photocathode of area ``A`` on the sphere of radius ``R_pmt``, facing the centre, subtends
@@ -153,7 +157,7 @@ def reflected_fraction(r, **optics: float):
     return 1.0 - ops.mean(_exit_at_impact(impact, ls_radius, opt), axis=-1, keepdims=True)
 
 
-def direct_reflectance(r, theta, pmt_radius_m: float = 19.5, **optics: float):
+def direct_reflectance(r, theta, pmt_radius_m: float = PMT_RADIUS_M, **optics: float):
     """``1 - P_exit`` along the straight line from a deposit at ``(R, theta)`` to the PMT.
 
     The line's impact parameter is ``b = R R_pmt sin(theta) / d`` (``d`` the distance to the
@@ -222,7 +226,7 @@ class DirectLightTable:
     @classmethod
     def compute(
         cls,
-        pmt_radius_m: float = 19.5,
+        pmt_radius_m: float = PMT_RADIUS_M,
         r_step_m: float = 0.05,
         theta_step_deg: float = 0.25,
         num_rays: int = 8000,
