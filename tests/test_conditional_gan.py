@@ -121,6 +121,11 @@ def test_discriminator_and_regressor_layers_as_slides():
     assert (features.response_powers, features.response_clip) == (2, 4.0)
     (dense,) = _layers(squared, keras.layers.Dense)
     assert dense.kernel.shape[0] == disc.get_layer("p_real").kernel.shape[0] + 1
+    coupled = build_besiii_discriminator(response_center=0.97, response_scale=0.03,
+                                         response_powers=2, response_clip=4.0, momentum_terms=2)
+    (features,) = _layers(coupled, ShowerFeatures)
+    assert (features.momentum_terms, features.momentum_center) == (2, 1.5)
+    assert coupled.get_layer("p_real").kernel.shape[0] == dense.kernel.shape[0] + 2
 
     reg = build_besiii_regressor()
     convs = _layers(reg, keras.layers.Conv2D)
@@ -190,7 +195,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
 
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
-                                                 "response_powers": 2, "response_clip": 4.0})
+                                                 "response_powers": 2, "response_clip": 4.0,
+                                                 "momentum_terms": 2})
     assert not gan.regressor.trainable
     config = gan.get_config()
     clone = ConditionalGAN.from_config(config)

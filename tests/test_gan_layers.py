@@ -122,6 +122,30 @@ def test_shower_features_response_powers_match_numpy(rng):
             ShowerFeatures(**bad)
 
 
+def test_shower_features_momentum_couplings_match_numpy(rng):
+    images = rng.exponential(0.01, size=(8, 11, 11, 1)).astype("float32")
+    conditions = rng.uniform(1.0, 2.0, size=(8, 6)).astype("float32")
+    kwargs = {"response_center": 0.9, "response_scale": 0.05, "response_powers": 2}
+    uncoupled = keras.ops.convert_to_numpy(ShowerFeatures(**kwargs)(images, conditions))
+    layer = ShowerFeatures(**kwargs, momentum_terms=2, momentum_center=1.4, momentum_scale=0.2)
+    out = keras.ops.convert_to_numpy(layer(images, conditions))
+    assert out.shape == (8, 8) == layer.compute_output_shape(images.shape, conditions.shape)
+    np.testing.assert_array_equal(out[:, :6], uncoupled)
+    r = (images.sum(axis=(1, 2, 3)) / conditions[:, 0] - 0.9) / 0.05
+    q = (conditions[:, 0] - 1.4) / 0.2
+    np.testing.assert_allclose(out[:, 6:], np.stack([r * q, r**2 * q], axis=-1),
+                               rtol=1e-4, atol=1e-4)
+    one = ShowerFeatures(**kwargs, momentum_terms=1)
+    assert keras.ops.convert_to_numpy(one(images, conditions)).shape == (8, 7)
+    assert ShowerFeatures.from_config(layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="momentum_terms"):
+        ShowerFeatures(**kwargs, momentum_terms=3)
+    with pytest.raises(ValueError, match="momentum_terms"):
+        ShowerFeatures(momentum_terms=-1)
+    with pytest.raises(ValueError, match="momentum_scale"):
+        ShowerFeatures(**kwargs, momentum_terms=1, momentum_scale=0.0)
+
+
 def test_log1p_scaling():
     layer = Log1pScaling(scale=0.002)
     x = np.array([[0.0, 0.002, 1.0]], "float32")

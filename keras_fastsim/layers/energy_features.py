@@ -21,7 +21,9 @@ class ShowerFeatures(keras.layers.Layer):
     - ``sparsity``: the fraction of cells with energy ``> threshold``;
     - the response ``r = (E_total / p - response_center) / response_scale`` and its powers
       ``r**2, ..., r**response_powers``: ``p`` is the momentum read from column
-      ``momentum_index`` of the conditions (in the energy unit of the image).
+      ``momentum_index`` of the conditions (in the energy unit of the image);
+    - the momentum couplings ``r * q, ..., r**momentum_terms * q`` of the standardised
+      momentum ``q = (p - momentum_center) / momentum_scale`` (none by default).
 
     All features are differentiable in the cell energies except the sparsity (a step).
 
@@ -31,7 +33,9 @@ class ShowerFeatures(keras.layers.Layer):
     unit can represent the log-likelihood ratio of two Gaussian responses of different
     widths, and standardising keeps its weights of order one (Adam at a learning rate of
     2e-5 moves a weight by ~0.4 in 20k steps, far from the ~1/sigma**2 ~ 1e3 that the raw
-    ratio would need).
+    ratio would need). The couplings ``r**k * q`` let the same unit see how the response's
+    mean and width change with the momentum (a calorimeter's relative resolution does), which
+    ``r**k`` and ``p`` alone, added linearly, cannot.
 
     Args:
         windows: Odd window sizes of the centred sums. Default ``(3, 5)`` (E3x3, E5x5).
@@ -45,13 +49,18 @@ class ShowerFeatures(keras.layers.Layer):
             ``clip * tanh(r / clip)`` before taking powers, so that a far-off shower (an
             untrained generator's E / p can be ~0) does not saturate the discriminator.
             Default ``None`` (no clipping).
+        momentum_terms: Number of couplings ``r**k * q`` (``0 <= momentum_terms <=
+            response_powers``). Default ``0``.
+        momentum_center: Subtracted from ``p`` in ``q``. Default ``1.5``.
+        momentum_scale: Divides ``p - momentum_center`` in ``q`` (> 0). Default ``0.3``
+            (``q`` of unit spread for momenta uniform in 1-2 GeV/c).
 
     Call args:
         images: Tensor ``(batch, H, W)`` or ``(batch, H, W, channels)``; channels are summed.
         conditions: Tensor ``(batch, n_conditions)``.
 
     Returns:
-        Tensor of shape ``(batch, len(windows) + 2 + response_powers)``.
+        Tensor of shape ``(batch, len(windows) + 2 + response_powers + momentum_terms)``.
 
     References:
         Paganini, de Oliveira, Nachman, "CaloGAN", Phys. Rev. D 97, 014021 (2018),
@@ -73,6 +82,9 @@ class ShowerFeatures(keras.layers.Layer):
         response_scale: float = 1.0,
         response_powers: int = 1,
         response_clip: float | None = None,
+        momentum_terms: int = 0,
+        momentum_center: float = 1.5,
+        momentum_scale: float = 0.3,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,7 +111,19 @@ class ShowerFeatures(keras.layers.Layer):
             raise ValueError(
                 f"`response_clip` must be > 0 or None. Received: response_clip={response_clip}"
             )
+        if not 0 <= int(momentum_terms) <= int(response_powers):
+            raise ValueError(
+                "`momentum_terms` must be in [0, response_powers]. "
+                f"Received: momentum_terms={momentum_terms}, response_powers={response_powers}"
+            )
+        if not momentum_scale > 0:
+            raise ValueError(
+                f"`momentum_scale` must be > 0. Received: momentum_scale={momentum_scale}"
+            )
         self.windows = windows
+        self.momentum_terms = int(momentum_terms)
+        self.momentum_center = float(momentum_center)
+        self.momentum_scale = float(momentum_scale)
         self.response_clip = None if response_clip is None else float(response_clip)
         self.response_center = float(response_center)
         self.response_scale = float(response_scale)
@@ -142,11 +166,18 @@ class ShowerFeatures(keras.layers.Layer):
         response = (total / ops.cast(momentum, x.dtype) - self.response_center) / self.response_scale
         if self.response_clip is not None:
             response = self.response_clip * ops.tanh(response / self.response_clip)
-        features.extend(response**k for k in range(1, self.response_powers + 1))
+        powers = [response**k for k in range(1, self.response_powers + 1)]
+        features.extend(powers)
+        if self.momentum_terms:
+            q = (ops.cast(momentum, x.dtype) - self.momentum_center) / self.momentum_scale
+            features.extend(power * q for power in powers[: self.momentum_terms])
         return ops.stack(features, axis=-1)
 
     def compute_output_shape(self, images_shape, conditions_shape):
-        return (images_shape[0], len(self.windows) + 2 + self.response_powers)
+        return (
+            images_shape[0],
+            len(self.windows) + 2 + self.response_powers + self.momentum_terms,
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -160,6 +191,9 @@ class ShowerFeatures(keras.layers.Layer):
                 "response_scale": self.response_scale,
                 "response_powers": self.response_powers,
                 "response_clip": self.response_clip,
+                "momentum_terms": self.momentum_terms,
+                "momentum_center": self.momentum_center,
+                "momentum_scale": self.momentum_scale,
             }
         )
         return config

@@ -158,6 +158,9 @@ def build_besiii_discriminator(
     response_scale: float = 1.0,
     response_powers: int = 1,
     response_clip: float | None = None,
+    momentum_terms: int = 0,
+    momentum_center: float = 1.5,
+    momentum_scale: float = 0.3,
     name: str = "besiii_discriminator",
 ) -> keras.Model:
     """The slides' discriminator: ``[showers (GeV), conditions] -> P(real)``, shape (batch, 1).
@@ -186,6 +189,11 @@ def build_besiii_discriminator(
             ``E_total / Mom``; ``(0.97, 0.03, 2, 4)`` standardises it to the reference
             response (0.970 +- 0.033 at 1-2 GeV/c) and adds its square, so that the last
             logistic unit can see a too narrow or too wide response.
+        momentum_terms, momentum_center, momentum_scale: The couplings ``r ** k * q``,
+            ``k = 1..terms``, with ``q = (Mom - center) / scale``, so that the logistic unit
+            can also see how the response's mean and width change with ``Mom`` (see
+            :class:`ShowerFeatures`). Default ``0`` terms (none), ``q`` centred on 1.5 GeV/c
+            with scale 0.3.
         name: Model name.
     """
     if int(minibatch_kernels) < 0:
@@ -218,7 +226,8 @@ def build_besiii_discriminator(
     energies = ShowerFeatures(
         windows=(3, 5), momentum_index=0, response_center=response_center,
         response_scale=response_scale, response_powers=response_powers, response_clip=response_clip,
-        name="energies",
+        momentum_terms=momentum_terms, momentum_center=momentum_center,
+        momentum_scale=momentum_scale, name="energies",
     )
     parts.append(energies(showers, conditions))
     x = layers.Concatenate(name="concatenate")(parts)

@@ -158,6 +158,9 @@ def train_besiii_gan_run(
     response_scale: float = 1.0,
     response_powers: int = 1,
     response_clip: float | None = None,
+    momentum_terms: int = 0,
+    momentum_center: float = 1.5,
+    momentum_scale: float = 0.3,
     momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
@@ -190,8 +193,9 @@ def train_besiii_gan_run(
         noise_dim, generator_steps, regression_weight: See
             :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
         minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
-        response_center, response_scale, response_powers, response_clip: The discriminator's
-            energy-vs-momentum features (see
+        response_center, response_scale, response_powers, response_clip, momentum_terms,
+            momentum_center, momentum_scale: The discriminator's energy-vs-momentum
+            features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
         momentum_scaling: Generator output in units of ``Mom / momentum_scaling``
             (``None``: the slides' generator; see
@@ -236,7 +240,8 @@ def train_besiii_gan_run(
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
-            "response_clip": response_clip,
+            "response_clip": response_clip, "momentum_terms": momentum_terms,
+            "momentum_center": momentum_center, "momentum_scale": momentum_scale,
         },
     )
     gan = train_conditional_gan(
