@@ -56,7 +56,7 @@ from keras_fastsim.models.juno import (
     load_juno_npe,
     load_juno_time,
 )
-from keras_fastsim.physics.juno_vessel import PMT_RADIUS_M
+from keras_fastsim.physics.juno_vessel import PMT_RADIUS_M, pmt_distance_squared
 from keras_fastsim.training.fit import fit_with_checkpoints
 from keras_fastsim.training.strategy import get_strategy
 
@@ -411,8 +411,7 @@ def _local_moments(features, output_weight: float, orders: int = 1):
 
 def _tof_ns(r, theta):
     """Straight-line time of flight [ns] from a deposit at (R, theta) to the PMT (LS speed)."""
-    d2 = r * r + PMT_RADIUS_M**2 - 2.0 * PMT_RADIUS_M * r * tf.cos(theta)
-    return tf.sqrt(tf.maximum(d2, 0.0)) / _V_LS_M_PER_NS
+    return tf.sqrt(pmt_distance_squared(r, tf.cos(theta))) / _V_LS_M_PER_NS
 
 
 def ops_cast(x):
@@ -463,7 +462,7 @@ def _check_near(near_fraction: Any, near_distance_m: Any) -> tuple[float, float]
 def pmt_distance(cond: np.ndarray, pmt_radius_m: float = PMT_RADIUS_M) -> np.ndarray:
     """Distance [m] from a deposit at ``(R, theta)`` (rows of ``cond``) to the PMT at ``pmt_radius_m``."""
     r, theta = cond[:, 0].astype(np.float64), cond[:, 1].astype(np.float64)
-    return np.sqrt(np.maximum(r * r + pmt_radius_m**2 - 2.0 * pmt_radius_m * r * np.cos(theta), 0.0))
+    return np.sqrt(keras.ops.convert_to_numpy(pmt_distance_squared(r, np.cos(theta), pmt_radius_m)))
 
 
 def random_batches(
