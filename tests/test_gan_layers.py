@@ -1,5 +1,5 @@
 """Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
-ceiling, momentum scaling."""
+ceiling, momentum scaling, response features."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
+from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.besiii_emc import build_besiii_generator
 
 
@@ -144,6 +145,31 @@ def test_shower_features_momentum_couplings_match_numpy(rng):
         ShowerFeatures(momentum_terms=-1)
     with pytest.raises(ValueError, match="momentum_scale"):
         ShowerFeatures(**kwargs, momentum_terms=1, momentum_scale=0.0)
+
+
+
+def test_response_features_match_numpy(rng):
+    images = rng.exponential(0.01, size=(8, 11, 11, 1)).astype("float32")
+    conditions = rng.uniform(1.0, 2.0, size=(8, 6)).astype("float32")
+    layer = ResponseFeatures(windows=(11, 5, 1), center=0.5, scale=0.1, momentum_index=2)
+    out = keras.ops.convert_to_numpy(layer(images, conditions))
+    assert out.shape == (8, 4) == layer.compute_output_shape(images.shape, conditions.shape)
+    p = conditions[:, 2]
+    sums = [images.sum(axis=(1, 2, 3)), images[:, 3:8, 3:8].sum(axis=(1, 2, 3)), images[:, 5, 5, 0]]
+    expected = np.stack([(e / p - 0.5) / 0.1 for e in sums] + [(p - 1.5) / 0.3], axis=-1)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # a window larger than the image is the whole image
+    wide = keras.ops.convert_to_numpy(ResponseFeatures(windows=(21,))(images, conditions))
+    np.testing.assert_allclose(wide[:, 0], (sums[0] / conditions[:, 0] - 0.97) / 0.03, rtol=1e-4)
+    assert ResponseFeatures.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in ({"windows": (4,)}, {"windows": ()}, {"scale": 0.0}, {"momentum_scale": -1.0},
+                {"momentum_index": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ResponseFeatures(**bad)
+    with pytest.raises(ValueError, match="momentum_index"):
+        ResponseFeatures(momentum_index=6)(images, conditions)
+    with pytest.raises(ValueError, match="odd image sizes"):
+        ResponseFeatures()(images[:, :10], conditions)
 
 
 def test_log1p_scaling():
