@@ -164,6 +164,14 @@ def test_gan_arguments_validated():
                        regression_scale=(1.0, 2.0))
     with pytest.raises(ValueError, match="Received: loss"):
         gan.compile("adam", "adam", loss="mse")
+    with pytest.raises(ValueError, match="matching_weight"):
+        ConditionalGAN(g, d, noise_dim=4, matching_weight=-1.0)
+    with pytest.raises(ValueError, match="needs `matching_features`"):
+        ConditionalGAN(g, d, noise_dim=4, matching_weight=1.0)
+    with pytest.raises(ValueError, match="Unknown|matching_loss"):
+        ConditionalGAN(g, d, noise_dim=4, matching_loss="chi2")
+    with pytest.raises(ValueError, match="matching_loss"):
+        ConditionalGAN(g, d, noise_dim=4, matching_loss=3.0)
 
 
 def test_save_load_generator_and_gan(tmp_path, showers):
@@ -196,7 +204,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
                                                  "response_powers": 2, "response_clip": 4.0,
-                                                 "momentum_terms": 2})
+                                                 "momentum_terms": 2},
+                           matching_weight=0.5)
     assert not gan.regressor.trainable
     config = gan.get_config()
     clone = ConditionalGAN.from_config(config)
@@ -211,6 +220,9 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     assert isinstance(loaded, ConditionalGAN) and not loaded.regressor.trainable
     assert loaded.d_optimizer.learning_rate.numpy() == pytest.approx(2e-5)
     np.testing.assert_array_equal(loaded.generate(cond, seed=3), gan.generate(cond, seed=3))
+    assert loaded.matching_weight == 0.5
+    assert loaded.matching_features.get_config() == gan.matching_features.get_config()
+    assert type(loaded.matching_loss).__name__ == "EnergyLoss"
     real = showers[0][:8]
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded.discriminator([real, cond])),

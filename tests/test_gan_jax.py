@@ -170,3 +170,72 @@ def test_shower_batches_order_and_coverage():
 def test_shower_batches_rejects_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size"):
         ShowerBatches((np.zeros((4, 2)),), batch_size=0, shuffle=False)
+
+
+# A generator that makes showers of E_total = a * Mom (``a`` its only weight, no noise), a
+# discriminator blind to the showers, real showers of E_total = 0.97 * Mom: the generator's
+# one SGD step comes from the two-sample term alone and must equal -lr * weight * dT/da.
+_MATCHING_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    from keras import ops
+    from keras_fastsim.layers.response_features import ResponseFeatures
+    from keras_fastsim.losses.two_sample import energy_distance
+    from keras_fastsim.models.conditional_gan import ConditionalGAN
+
+    class Response(keras.layers.Layer):
+        def build(self, input_shape):
+            self.a = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.9),
+                                     name="a")
+
+        def call(self, cond):
+            return ops.ones((ops.shape(cond)[0], 11, 11, 1)) * (self.a * cond[:, :1] / 121.0
+                                                                  )[:, :, None, None]
+
+    noise, cond = keras.Input((4,)), keras.Input((6,))
+    generator = keras.Model([noise, cond], Response()(cond))
+    hits, cond_d = keras.Input((11, 11, 1)), keras.Input((6,))
+    x = keras.layers.Rescaling(0.0)(keras.layers.Flatten()(hits))
+    discriminator = keras.Model([hits, cond_d], keras.layers.Dense(1, activation="sigmoid")(x))
+    features = ResponseFeatures(windows=(11,))
+    gan = ConditionalGAN(generator, discriminator, noise_dim=4, generator_steps=1, seed=0,
+                         matching_features=features, matching_weight=2.0)
+    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(1e-4))
+    p = np.linspace(1.0, 2.0, 16).astype("float32")
+    conditions = np.zeros((16, 6), "float32")
+    conditions[:, 0] = p
+    real = np.ones((16, 11, 11, 1), "float32") * (0.97 * p / 121.0)[:, None, None, None]
+
+    def statistic(a):
+        q = (p - 1.5) / 0.3
+        real_points = np.stack([np.zeros_like(p), q], axis=-1)
+        fake_points = np.stack([np.full_like(p, (a - 0.97) / 0.03), q], axis=-1)
+        return float(energy_distance(real_points.astype("float64"), fake_points.astype("float64")))
+
+    logs = gan.train_on_batch(real, conditions, return_dict=True)
+    h = 1e-4
+    slope = (statistic(0.9 + h) - statistic(0.9 - h)) / (2 * h)
+    print(json.dumps({"step": float(generator.layers[-1].a.numpy()) - 0.9, "expected": -1e-4 * 2.0 * slope,
+                      "match_loss": float(logs["match_loss"]), "statistic": statistic(0.9),
+                      "config_weight": gan.get_config()["matching_weight"]}))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_two_sample_matching_term_drives_the_generator(tmp_path, backend):
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
+           "CUDA_VISIBLE_DEVICES": ""}
+    script = tmp_path / "matching.py"
+    script.write_text(_MATCHING_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["statistic"] > 1.0  # responses 2.3 standard units apart
+    assert result["match_loss"] == pytest.approx(result["statistic"], rel=1e-4)
+    assert result["step"] == pytest.approx(result["expected"], rel=1e-3)
+    assert result["step"] > 0  # towards the real response
+    assert result["config_weight"] == 2.0

@@ -49,6 +49,7 @@ from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
+from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.conditional_gan import ConditionalGAN
 
 BESIII_WINDOW = 11
@@ -285,6 +286,8 @@ def build_besiii_gan(
     noise_dim: int = 512,
     regression_weight: float = 1.0,
     generator_steps: int = 2,
+    matching_weight: float = 0.0,
+    matching_loss: str = "energy",
     seed: int | None = None,
     generator_kwargs: dict | None = None,
     discriminator_kwargs: dict | None = None,
@@ -297,6 +300,10 @@ def build_besiii_gan(
         noise_dim: Generator noise size (512).
         regression_weight: Weight of the regression term.
         generator_steps: Generator updates per discriminator update (2).
+        matching_weight: Weight of a two-sample term between real and generated points
+            :class:`ResponseFeatures` ``(E_total / Mom, E5x5 / Mom, Mom)``, standardised;
+            ``0`` (default, the slides' GAN) switches it off.
+        matching_loss: Its statistic (``"energy"``, ``"mmd"`` or ``"smoothknn"``).
         seed: Seed of the training noise and shuffling.
         generator_kwargs: More arguments of :func:`build_besiii_generator`.
         discriminator_kwargs: More arguments of :func:`build_besiii_discriminator`.
@@ -310,6 +317,12 @@ def build_besiii_gan(
         generator_steps=generator_steps,
         condition_split=BESIII_CONDITION_SPLIT if regressor is not None else None,
         regression_scale=BESIII_REGRESSION_SCALE if regressor is not None else None,
+        matching_features=(
+            ResponseFeatures(windows=(BESIII_WINDOW, 5), name="matching_features")
+            if matching_weight > 0 else None
+        ),
+        matching_loss=matching_loss,
+        matching_weight=matching_weight,
         seed=seed,
         name="besiii_emc_gan",
     )

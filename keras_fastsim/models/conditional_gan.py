@@ -17,7 +17,12 @@ Losses, per step (``y'`` = the real conditions of the batch in shuffled order, `
   (binary cross-entropy, real label 1, fake label 0);
 - generator (``generator_steps`` updates per discriminator update, fresh ``z`` and ``y'``
   each): minimises the non-saturating ``-E[log D(G(z, y'), y')]`` plus
-  ``regression_weight * E[sum_k |y1'_k - R(G(z, y'), y2')_k| / regression_scale_k]``.
+  ``regression_weight * E[sum_k |y1'_k - R(G(z, y'), y2')_k| / regression_scale_k]``,
+  plus, optionally, ``matching_weight * T(F(x, y), F(G(z, y'), y'))``: a two-sample statistic
+  ``T`` (:mod:`keras_fastsim.losses.two_sample`) between per-shower feature points ``F`` of the
+  real batch and of the generated one (e.g. the energy responses and the momentum, so that the
+  response's mean and width follow the conditions; the discriminator's last logistic unit is
+  linear in its inputs and learns such dependences slowly).
 
 Distribution: every loss is summed over the replica's examples and divided by the *global*
 batch (``tf.nn.compute_average_loss``), gradients are summed over replicas, and the noise and
@@ -40,6 +45,8 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 from keras import ops
+
+from keras_fastsim.losses.two_sample import TwoSampleLoss, get_two_sample_loss
 
 
 def _as_index_tuple(values, name: str) -> tuple[int, ...]:
@@ -76,6 +83,15 @@ class ConditionalGAN(keras.Model):
             (e.g. the authors' normalisation ``(1, 5, 10)`` for Mom, dTheta, dPhi).
             Default: ones.
         from_logits: Whether the discriminator outputs logits instead of probabilities.
+        matching_features: Optional layer ``features(showers, conditions) -> (batch, d)``
+            giving the points of the two-sample term (e.g.
+            :class:`~keras_fastsim.layers.response_features.ResponseFeatures`).
+        matching_loss: The two-sample statistic: a name of
+            :func:`~keras_fastsim.losses.two_sample.get_two_sample_loss` or a
+            :class:`~keras_fastsim.losses.two_sample.TwoSampleLoss`. Default ``"energy"``
+            (energy distance: no bandwidth to tune, bounded gradients far from the data).
+        matching_weight: Weight of the two-sample term (``>= 0``; ``0`` switches it off).
+            Default ``0.0``.
         seed: Seed of the training noise and shuffling (``None``: random).
 
     References:
@@ -107,6 +123,9 @@ class ConditionalGAN(keras.Model):
         condition_split: Sequence[Sequence[int]] | None = None,
         regression_scale: Sequence[float] | None = None,
         from_logits: bool = False,
+        matching_features: keras.layers.Layer | None = None,
+        matching_loss: str | TwoSampleLoss = "energy",
+        matching_weight: float = 0.0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -120,6 +139,22 @@ class ConditionalGAN(keras.Model):
         if int(generator_steps) < 1:
             raise ValueError(
                 f"`generator_steps` must be >= 1. Received: generator_steps={generator_steps}"
+            )
+        if not matching_weight >= 0:
+            raise ValueError(
+                f"`matching_weight` must be >= 0. Received: matching_weight={matching_weight}"
+            )
+        if matching_weight > 0 and matching_features is None:
+            raise ValueError(
+                "A two-sample term (`matching_weight` > 0) needs `matching_features`. "
+                f"Received: matching_weight={matching_weight}, matching_features=None"
+            )
+        if isinstance(matching_loss, str):
+            matching_loss = get_two_sample_loss(matching_loss)
+        elif not isinstance(matching_loss, TwoSampleLoss):
+            raise ValueError(
+                "`matching_loss` must be a two-sample loss name or a TwoSampleLoss. "
+                f"Received: matching_loss={matching_loss!r}"
             )
         if regressor is not None and condition_split is None:
             raise ValueError(
@@ -162,6 +197,13 @@ class ConditionalGAN(keras.Model):
         self.condition_split = split
         self.regression_scale = regression_scale
         self.from_logits = bool(from_logits)
+        if matching_features is not None and not matching_features.built:
+            # built here, on the generator's symbolic outputs: the JAX trainer would otherwise
+            # trace the whole model to build it, and no layer may be built inside a step
+            matching_features(generator.outputs[0], generator.inputs[1])
+        self.matching_features = matching_features
+        self.matching_loss = matching_loss
+        self.matching_weight = float(matching_weight)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.val_seed_generator = keras.random.SeedGenerator(
@@ -170,6 +212,7 @@ class ConditionalGAN(keras.Model):
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.reg_loss_tracker = keras.metrics.Mean(name="reg_loss")
+        self.match_loss_tracker = keras.metrics.Mean(name="match_loss")
         self.d_optimizer = None
         self.g_optimizer = None
         # The networks are built functional models: the GAN has nothing more to build.
@@ -248,6 +291,12 @@ class ConditionalGAN(keras.Model):
                     None if self.regression_scale is None else list(self.regression_scale)
                 ),
                 "from_logits": self.from_logits,
+                "matching_features": (
+                    None if self.matching_features is None
+                    else keras.saving.serialize_keras_object(self.matching_features)
+                ),
+                "matching_loss": keras.saving.serialize_keras_object(self.matching_loss),
+                "matching_weight": self.matching_weight,
                 "seed": self.seed,
             }
         )
@@ -256,7 +305,8 @@ class ConditionalGAN(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = copy.deepcopy(config)  # deserialising consumes nested configs
-        for key in ("generator", "discriminator", "regressor"):
+        for key in ("generator", "discriminator", "regressor", "matching_features",
+                    "matching_loss"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(
                     config[key], custom_objects=custom_objects
@@ -267,7 +317,8 @@ class ConditionalGAN(keras.Model):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.reg_loss_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.reg_loss_tracker,
+                self.match_loss_tracker]
 
     def call(self, inputs, training=False):
         """``[noise, conditions] -> showers`` (the generator)."""
@@ -357,6 +408,14 @@ class ConditionalGAN(keras.Model):
             residual = residual / ops.convert_to_tensor(self.regression_scale, residual.dtype)
         return ops.sum(residual, axis=-1)
 
+    def _matching_term(self, hits, conditions, fake, fake_conditions):
+        """The two-sample statistic between the real and generated feature points."""
+        if self.matching_features is None or self.matching_weight == 0.0:
+            return None
+        real_points = ops.stop_gradient(self.matching_features(hits, conditions))
+        fake_points = self.matching_features(fake, fake_conditions)
+        return self.matching_loss(real_points, fake_points)
+
     @staticmethod
     def _call_losses(network: keras.Model) -> list:
         """The ``add_loss`` terms of the network's last call, without weight regularizers.
@@ -443,10 +502,17 @@ class ConditionalGAN(keras.Model):
                     per_example = per_example + self.regression_weight * residual
                 g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
                 g_loss = g_loss + self._own_losses(self.generator)
+                match = self._matching_term(hits, conditions, fake, fake_conditions)
+                if match is not None:
+                    # one statistic per replica: averaged over replicas like a regularizer
+                    g_loss = g_loss + tf.nn.scale_regularization_loss(
+                        self.matching_weight * match)
             self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
             self.g_loss_tracker.update_state(ops.mean(adversarial), sample_weight=local_f)
             if residual is not None:
                 self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
+            if match is not None:
+                self.match_loss_tracker.update_state(match, sample_weight=local_f)
         return self._results()
 
     def _tf_test_step(self, data):
@@ -466,12 +532,17 @@ class ConditionalGAN(keras.Model):
         residual = self._regression_residual(fake, fake_conditions)
         if residual is not None:
             self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
+        match = self._matching_term(hits, conditions, fake, fake_conditions)
+        if match is not None:
+            self.match_loss_tracker.update_state(match, sample_weight=local_f)
         return self._results()
 
     def _results(self) -> dict:
         results = {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
         if self.regressor is not None and self.regression_weight > 0.0:
             results["reg_loss"] = self.reg_loss_tracker.result()
+        if self.matching_features is not None and self.matching_weight > 0.0:
+            results["match_loss"] = self.match_loss_tracker.result()
         return results
 
     # ------------------------------------------------------------------ training (JAX)
@@ -551,7 +622,12 @@ class ConditionalGAN(keras.Model):
             if residual is not None:
                 per_example = per_example + self.regression_weight * residual
                 aux["reg_loss"] = ops.mean(residual)
-            return ops.mean(per_example) + self._own_losses(self.generator), aux
+            loss = ops.mean(per_example) + self._own_losses(self.generator)
+            match = self._matching_term(hits, conditions, fake, fake_conditions)
+            if match is not None:
+                loss = loss + self.matching_weight * match
+                aux["match_loss"] = match
+            return loss, aux
 
         d_aux, state = self._jax_update(state, self.discriminator, self.d_optimizer, d_slice,
                                         d_loss)
@@ -568,6 +644,8 @@ class ConditionalGAN(keras.Model):
                 self.g_loss_tracker.update_state(aux["g_loss"], sample_weight=weight)
                 if "reg_loss" in aux:
                     self.reg_loss_tracker.update_state(aux["reg_loss"], sample_weight=weight)
+                if "match_loss" in aux:
+                    self.match_loss_tracker.update_state(aux["match_loss"], sample_weight=weight)
             return self._results()
 
         refs = (self.trainable_variables, self.non_trainable_variables,
@@ -593,6 +671,9 @@ class ConditionalGAN(keras.Model):
             residual = self._regression_residual(fake, fake_conditions)
             if residual is not None:
                 self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=weight)
+            match = self._matching_term(hits, conditions, fake, fake_conditions)
+            if match is not None:
+                self.match_loss_tracker.update_state(match, sample_weight=weight)
             return self._results()
 
         refs = (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)

@@ -153,6 +153,8 @@ def train_besiii_gan_run(
     noise_dim: int = 512,
     generator_steps: int = 2,
     regression_weight: float = 1.0,
+    matching_weight: float = 0.0,
+    matching_loss: str = "energy",
     minibatch_reduction: str = "mean",
     response_center: float = 0.0,
     response_scale: float = 1.0,
@@ -190,7 +192,7 @@ def train_besiii_gan_run(
         out_dir: Run directory.
         regressor: A ``besiii-emc-regressor`` run directory, a regressor model, or
             ``None`` (no regression term).
-        noise_dim, generator_steps, regression_weight: See
+        noise_dim, generator_steps, regression_weight, matching_weight, matching_loss: See
             :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
         minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
         response_center, response_scale, response_powers, response_clip, momentum_terms,
@@ -233,7 +235,8 @@ def train_besiii_gan_run(
     keras.utils.set_random_seed(int(seed))
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
-        generator_steps=generator_steps, seed=seed,
+        generator_steps=generator_steps, matching_weight=matching_weight,
+        matching_loss=matching_loss, seed=seed,
         generator_kwargs={"momentum_scaling": momentum_scaling,
                           "energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
                           "ceiling_penalty_weight": ceiling_penalty_weight},
@@ -259,6 +262,7 @@ def train_besiii_gan_run(
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
+        matching_weight=float(matching_weight),
         momentum_scaling=momentum_scaling, energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(
             int(ceiling_warmup_epochs) if energy_ceiling is not None else None),
         n_showers=len(hits), seed=int(seed),
