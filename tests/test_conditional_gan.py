@@ -170,7 +170,7 @@ def test_gan_arguments_validated():
         ConditionalGAN(g, d, noise_dim=4, matching_weight=1.0)
     with pytest.raises(ValueError, match="Unknown|matching_loss"):
         ConditionalGAN(g, d, noise_dim=4, matching_loss="chi2")
-    with pytest.raises(ValueError, match="matching_loss"):
+    with pytest.raises(TypeError, match="matching_loss"):
         ConditionalGAN(g, d, noise_dim=4, matching_loss=3.0)
 
 

@@ -152,7 +152,7 @@ class ConditionalGAN(keras.Model):
         if isinstance(matching_loss, str):
             matching_loss = get_two_sample_loss(matching_loss)
         elif not isinstance(matching_loss, TwoSampleLoss):
-            raise ValueError(
+            raise TypeError(
                 "`matching_loss` must be a two-sample loss name or a TwoSampleLoss. "
                 f"Received: matching_loss={matching_loss!r}"
             )
