@@ -16,6 +16,17 @@ from keras_fastsim.training.gan import ShowerBatches
 
 pytest.importorskip("jax")
 
+
+def _run_script(source: str, path, backend: str, *args: str, timeout: int = 300) -> dict:
+    """Runs ``source`` as a script under ``backend`` on the CPU; its last stdout line as JSON."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
+           "CUDA_VISIBLE_DEVICES": ""}
+    path.write_text(source)
+    proc = subprocess.run([sys.executable, str(path), *args], env=env, check=False,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
 _SCRIPT = textwrap.dedent(
     """
     import json, sys
@@ -59,14 +70,8 @@ _SCRIPT = textwrap.dedent(
 
 
 def test_gan_trains_under_jax(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           "CUDA_VISIBLE_DEVICES": ""}
-    script = tmp_path / "train_jax.py"
-    script.write_text(_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], env=env, check=False,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = _run_script(_SCRIPT, tmp_path / "train_jax.py", "jax", str(tmp_path / "run"),
+                         timeout=600)
     # 128 training showers at batch 32: 4 steps per epoch, 2 epochs; 2 generator steps each.
     assert result["d_iterations"] == 8
     assert result["g_iterations"] == 16
@@ -133,14 +138,7 @@ _PROBE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_discriminator_losses_of_both_calls_count(tmp_path, backend):
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
-           "CUDA_VISIBLE_DEVICES": ""}
-    script = tmp_path / "probe.py"
-    script.write_text(_PROBE_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script)], env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = _run_script(_PROBE_SCRIPT, tmp_path / "probe.py", backend)
     assert result["n_first"] == 1  # the probe's term, without the regularizer
     # both calls' probe terms (b = 2: 2 x 1 + 2 x 0.5) and the regularizer once
     assert result["own"] == pytest.approx(3.0 + result["reg"], rel=1e-5)
@@ -226,14 +224,7 @@ _MATCHING_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_two_sample_matching_term_drives_the_generator(tmp_path, backend):
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
-           "CUDA_VISIBLE_DEVICES": ""}
-    script = tmp_path / "matching.py"
-    script.write_text(_MATCHING_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script)], env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = _run_script(_MATCHING_SCRIPT, tmp_path / "matching.py", backend)
     assert result["statistic"] > 1.0  # responses 2.3 standard units apart
     assert result["match_loss"] == pytest.approx(result["statistic"], rel=1e-4)
     assert result["step"] == pytest.approx(result["expected"], rel=1e-3)

@@ -8,6 +8,41 @@ import keras
 from keras import ops
 
 
+def check_image_shapes(
+    layer_name: str, images_shape, conditions_shape, momentum_index: int
+) -> tuple[int, int]:
+    """Validates ``(batch, H, W[, C])`` images of odd size and the momentum column.
+
+    Returns:
+        ``(H, W)``.
+    """
+    if len(images_shape) not in (3, 4) or images_shape[1] is None or images_shape[2] is None:
+        raise ValueError(
+            f"{layer_name} expects images of shape (batch, H, W) or (batch, H, W, C) with "
+            f"known H and W. Received: images_shape={images_shape}"
+        )
+    height, width = int(images_shape[1]), int(images_shape[2])
+    if height % 2 == 0 or width % 2 == 0:
+        raise ValueError(
+            f"{layer_name} needs odd image sizes (a centre cell). "
+            f"Received: images_shape={images_shape}"
+        )
+    if conditions_shape[-1] is not None and momentum_index >= int(conditions_shape[-1]):
+        raise ValueError(
+            f"`momentum_index` {momentum_index} is outside the conditions. "
+            f"Received: conditions_shape={conditions_shape}"
+        )
+    return height, width
+
+
+def centred_window_sum(x, window: int, size: tuple[int, int]):
+    """Sum of the ``window x window`` cells of ``x`` (batch, H, W) centred on the centre cell,
+    clipped to the image of ``size = (H, W)``."""
+    ch, cw = size[0] // 2, size[1] // 2
+    hh, hw = min(window // 2, ch), min(window // 2, cw)
+    return ops.sum(x[:, ch - hh:ch + hh + 1, cw - hw:cw + hw + 1], axis=(1, 2))
+
+
 @keras.saving.register_keras_serializable(package="keras_fastsim")
 class ShowerFeatures(keras.layers.Layer):
     """High-level features of 2D calorimeter images, for a GAN discriminator.
@@ -133,33 +168,15 @@ class ShowerFeatures(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def build(self, images_shape, conditions_shape):
-        if len(images_shape) not in (3, 4) or images_shape[1] is None or images_shape[2] is None:
-            raise ValueError(
-                "ShowerFeatures expects images of shape (batch, H, W) or (batch, H, W, C) with "
-                f"known H and W. Received: images_shape={images_shape}"
-            )
-        height, width = int(images_shape[1]), int(images_shape[2])
-        if height % 2 == 0 or width % 2 == 0:
-            raise ValueError(
-                "ShowerFeatures needs odd image sizes (a centre cell). "
-                f"Received: images_shape={images_shape}"
-            )
-        if conditions_shape[-1] is not None and self.momentum_index >= int(conditions_shape[-1]):
-            raise ValueError(
-                f"`momentum_index` {self.momentum_index} is outside the conditions. "
-                f"Received: conditions_shape={conditions_shape}"
-            )
-        self._size = (height, width)
+        self._size = check_image_shapes(
+            "ShowerFeatures", images_shape, conditions_shape, self.momentum_index
+        )
 
     def call(self, images, conditions):
         x = images if len(images.shape) == 3 else ops.sum(images, axis=-1)
-        height, width = self._size
-        ch, cw = height // 2, width // 2
         total = ops.sum(x, axis=(1, 2))
         features = [total]
-        for w in self.windows:
-            hh, hw = min(w // 2, ch), min(w // 2, cw)
-            features.append(ops.sum(x[:, ch - hh:ch + hh + 1, cw - hw:cw + hw + 1], axis=(1, 2)))
+        features.extend(centred_window_sum(x, w, self._size) for w in self.windows)
         above = ops.cast(ops.greater(x, self.threshold), x.dtype)
         features.append(ops.mean(above, axis=(1, 2)))
         momentum = ops.maximum(conditions[:, self.momentum_index], self.epsilon)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_fastsim.layers.energy_features import centred_window_sum, check_image_shapes
+
 
 @keras.saving.register_keras_serializable(package="keras_fastsim")
 class ResponseFeatures(keras.layers.Layer):
@@ -78,34 +80,18 @@ class ResponseFeatures(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def build(self, images_shape, conditions_shape):
-        if len(images_shape) not in (3, 4) or images_shape[1] is None or images_shape[2] is None:
-            raise ValueError(
-                "ResponseFeatures expects images of shape (batch, H, W) or (batch, H, W, C) "
-                f"with known H and W. Received: images_shape={images_shape}"
-            )
-        height, width = int(images_shape[1]), int(images_shape[2])
-        if height % 2 == 0 or width % 2 == 0:
-            raise ValueError(
-                "ResponseFeatures needs odd image sizes (a centre cell). "
-                f"Received: images_shape={images_shape}"
-            )
-        if conditions_shape[-1] is not None and self.momentum_index >= int(conditions_shape[-1]):
-            raise ValueError(
-                f"`momentum_index` {self.momentum_index} is outside the conditions. "
-                f"Received: conditions_shape={conditions_shape}"
-            )
-        self._size = (height, width)
+        self._size = check_image_shapes(
+            "ResponseFeatures", images_shape, conditions_shape, self.momentum_index
+        )
 
     def call(self, images, conditions):
         x = images if len(images.shape) == 3 else ops.sum(images, axis=-1)
-        ch, cw = self._size[0] // 2, self._size[1] // 2
         p = ops.cast(conditions[:, self.momentum_index], x.dtype)
         inverse_p = 1.0 / ops.maximum(p, self.epsilon)
-        points = []
-        for w in self.windows:
-            hh, hw = min(w // 2, ch), min(w // 2, cw)
-            energy = ops.sum(x[:, ch - hh:ch + hh + 1, cw - hw:cw + hw + 1], axis=(1, 2))
-            points.append((energy * inverse_p - self.center) / self.scale)
+        points = [
+            (centred_window_sum(x, w, self._size) * inverse_p - self.center) / self.scale
+            for w in self.windows
+        ]
         points.append((p - self.momentum_center) / self.momentum_scale)
         return ops.stack(points, axis=-1)
 
