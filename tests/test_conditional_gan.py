@@ -205,7 +205,7 @@ def test_save_load_generator_and_gan(tmp_path, showers):
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
                                                  "response_powers": 2, "response_clip": 4.0,
                                                  "momentum_terms": 2},
-                           matching_weight=0.5)
+                           matching_weight=0.5, matching_loss="mmd", matching_momentum_scale=0.05)
     assert not gan.regressor.trainable
     config = gan.get_config()
     clone = ConditionalGAN.from_config(config)
@@ -222,7 +222,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     np.testing.assert_array_equal(loaded.generate(cond, seed=3), gan.generate(cond, seed=3))
     assert loaded.matching_weight == 0.5
     assert loaded.matching_features.get_config() == gan.matching_features.get_config()
-    assert type(loaded.matching_loss).__name__ == "EnergyLoss"
+    assert type(loaded.matching_loss).__name__ == "MMDLoss"
+    assert loaded.matching_features.momentum_scale == 0.05
     real = showers[0][:8]
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded.discriminator([real, cond])),

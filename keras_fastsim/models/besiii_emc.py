@@ -288,6 +288,7 @@ def build_besiii_gan(
     generator_steps: int = 2,
     matching_weight: float = 0.0,
     matching_loss: str = "energy",
+    matching_momentum_scale: float = 0.3,
     seed: int | None = None,
     generator_kwargs: dict | None = None,
     discriminator_kwargs: dict | None = None,
@@ -304,6 +305,9 @@ def build_besiii_gan(
             :class:`ResponseFeatures` ``(E_total / Mom, E5x5 / Mom, Mom)``, standardised;
             ``0`` (default, the slides' GAN) switches it off.
         matching_loss: Its statistic (``"energy"``, ``"mmd"`` or ``"smoothknn"``).
+        matching_momentum_scale: ``momentum_scale`` of the points' momentum coordinate (GeV/c;
+            default ``0.3``). A smaller scale spreads the points in ``Mom``, so that a kernel
+            statistic (``"mmd"``, bandwidths 0.2-5) compares showers of nearby momenta only.
         seed: Seed of the training noise and shuffling.
         generator_kwargs: More arguments of :func:`build_besiii_generator`.
         discriminator_kwargs: More arguments of :func:`build_besiii_discriminator`.
@@ -318,7 +322,8 @@ def build_besiii_gan(
         condition_split=BESIII_CONDITION_SPLIT if regressor is not None else None,
         regression_scale=BESIII_REGRESSION_SCALE if regressor is not None else None,
         matching_features=(
-            ResponseFeatures(windows=(BESIII_WINDOW, 5), name="matching_features")
+            ResponseFeatures(windows=(BESIII_WINDOW, 5), momentum_scale=matching_momentum_scale,
+                             name="matching_features")
             if matching_weight > 0 else None
         ),
         matching_loss=matching_loss,

@@ -155,6 +155,7 @@ def train_besiii_gan_run(
     regression_weight: float = 1.0,
     matching_weight: float = 0.0,
     matching_loss: str = "energy",
+    matching_momentum_scale: float = 0.3,
     minibatch_reduction: str = "mean",
     response_center: float = 0.0,
     response_scale: float = 1.0,
@@ -192,8 +193,8 @@ def train_besiii_gan_run(
         out_dir: Run directory.
         regressor: A ``besiii-emc-regressor`` run directory, a regressor model, or
             ``None`` (no regression term).
-        noise_dim, generator_steps, regression_weight, matching_weight, matching_loss: See
-            :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
+        noise_dim, generator_steps, regression_weight, matching_weight, matching_loss,
+            matching_momentum_scale: See :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
         minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
         response_center, response_scale, response_powers, response_clip, momentum_terms,
             momentum_center, momentum_scale: The discriminator's energy-vs-momentum
@@ -236,7 +237,7 @@ def train_besiii_gan_run(
     gan = build_besiii_gan(
         regressor, noise_dim=noise_dim, regression_weight=regression_weight,
         generator_steps=generator_steps, matching_weight=matching_weight,
-        matching_loss=matching_loss, seed=seed,
+        matching_loss=matching_loss, matching_momentum_scale=matching_momentum_scale, seed=seed,
         generator_kwargs={"momentum_scaling": momentum_scaling,
                           "energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
                           "ceiling_penalty_weight": ceiling_penalty_weight},
