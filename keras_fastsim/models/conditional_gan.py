@@ -29,8 +29,9 @@ batch (``tf.nn.compute_average_loss``), gradients are summed over replicas, and 
 the shuffling of the conditions are drawn for the global batch (identically in every replica,
 from the model's ``SeedGenerator``), each replica taking its slice. Under
 ``tf.distribute.MirroredStrategy`` a step therefore equals the default strategy's step on the
-same global batch, except for layers that look at their own batch (minibatch discrimination)
-and dropout masks.
+same global batch, except for layers that look at their own batch (minibatch discrimination),
+dropout masks and the two-sample term (a statistic of each replica's slice, averaged over the
+replicas).
 
 Backends: the TensorFlow steps support ``tf.distribute``; under the JAX backend the same
 losses run as one jitted stateless step (single device), so the GAN also trains on
