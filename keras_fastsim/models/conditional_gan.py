@@ -409,13 +409,18 @@ class ConditionalGAN(keras.Model):
             residual = residual / ops.convert_to_tensor(self.regression_scale, residual.dtype)
         return ops.sum(residual, axis=-1)
 
-    def _matching_term(self, hits, conditions, fake, fake_conditions):
-        """The two-sample statistic between the real and generated feature points."""
+    def _real_points(self, hits, conditions):
+        """The real batch's feature points of the two-sample term (``None`` when it is off);
+        computed once per step, shared by the generator updates."""
         if self.matching_features is None or self.matching_weight == 0.0:
             return None
-        real_points = ops.stop_gradient(self.matching_features(hits, conditions))
-        fake_points = self.matching_features(fake, fake_conditions)
-        return self.matching_loss(real_points, fake_points)
+        return ops.stop_gradient(self.matching_features(hits, conditions))
+
+    def _matching_term(self, real_points, fake, fake_conditions):
+        """The two-sample statistic between the real and generated feature points."""
+        if real_points is None:
+            return None
+        return self.matching_loss(real_points, self.matching_features(fake, fake_conditions))
 
     @staticmethod
     def _call_losses(network: keras.Model) -> list:
@@ -491,6 +496,7 @@ class ConditionalGAN(keras.Model):
 
         # ---- generator steps
         g_vars = self.generator.trainable_variables
+        real_points = self._real_points(hits, conditions)
         for _ in range(self.generator_steps):
             noise, fake_conditions, total = self._fake_batch(conditions, self.seed_generator)
             with tf.GradientTape() as tape:
@@ -503,7 +509,7 @@ class ConditionalGAN(keras.Model):
                     per_example = per_example + self.regression_weight * residual
                 g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=total)
                 g_loss = g_loss + self._own_losses(self.generator)
-                match = self._matching_term(hits, conditions, fake, fake_conditions)
+                match = self._matching_term(real_points, fake, fake_conditions)
                 if match is not None:
                     # one statistic per replica: averaged over replicas like a regularizer
                     g_loss = g_loss + tf.nn.scale_regularization_loss(
@@ -533,7 +539,7 @@ class ConditionalGAN(keras.Model):
         residual = self._regression_residual(fake, fake_conditions)
         if residual is not None:
             self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=local_f)
-        match = self._matching_term(hits, conditions, fake, fake_conditions)
+        match = self._matching_term(self._real_points(hits, conditions), fake, fake_conditions)
         if match is not None:
             self.match_loss_tracker.update_state(match, sample_weight=local_f)
         return self._results()
@@ -601,6 +607,7 @@ class ConditionalGAN(keras.Model):
         conditions = ops.cast(conditions, self.compute_dtype)
         n_d = len(self.d_optimizer.variables)
         d_slice, g_slice = slice(0, n_d), slice(n_d, None)
+        real_points = self._real_points(hits, conditions)  # no variables: outside the scopes
 
         def d_loss():
             noise, fake_conditions = self._jax_fake_batch(conditions, self.seed_generator)
@@ -624,7 +631,7 @@ class ConditionalGAN(keras.Model):
                 per_example = per_example + self.regression_weight * residual
                 aux["reg_loss"] = ops.mean(residual)
             loss = ops.mean(per_example) + self._own_losses(self.generator)
-            match = self._matching_term(hits, conditions, fake, fake_conditions)
+            match = self._matching_term(real_points, fake, fake_conditions)
             if match is not None:
                 loss = loss + self.matching_weight * match
                 aux["match_loss"] = match
@@ -672,7 +679,8 @@ class ConditionalGAN(keras.Model):
             residual = self._regression_residual(fake, fake_conditions)
             if residual is not None:
                 self.reg_loss_tracker.update_state(ops.mean(residual), sample_weight=weight)
-            match = self._matching_term(hits, conditions, fake, fake_conditions)
+            match = self._matching_term(self._real_points(hits, conditions), fake,
+                                        fake_conditions)
             if match is not None:
                 self.match_loss_tracker.update_state(match, sample_weight=weight)
             return self._results()
