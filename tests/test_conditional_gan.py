@@ -23,6 +23,7 @@ from keras_fastsim.models.besiii_emc import (
 from keras_fastsim.models.conditional_gan import ConditionalGAN
 from keras_fastsim.reference.calorimeter import generate_besiii_emc
 from keras_fastsim.training import gan as gan_training
+from keras_fastsim.training.besiii_emc import train_besiii_gan_run
 
 
 @pytest.fixture(scope="module")
@@ -215,9 +216,12 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     np.testing.assert_array_equal(out, gan.generate(conditions, seed=11, batch_size=37))
     assert not np.array_equal(out, gan.generate(conditions, seed=12))
     gan.compile(keras.optimizers.Adam(2e-5, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    assert float(gan.matching_active.numpy()) == 1.0
+    gan.matching_active.assign(0.0)  # a warm-up's state is saved with the GAN
     gan.save(tmp_path / "gan.keras")
     loaded = keras.saving.load_model(tmp_path / "gan.keras")
     assert isinstance(loaded, ConditionalGAN) and not loaded.regressor.trainable
+    assert float(loaded.matching_active.numpy()) == 0.0
     assert loaded.d_optimizer.learning_rate.numpy() == pytest.approx(2e-5)
     np.testing.assert_array_equal(loaded.generate(cond, seed=3), gan.generate(cond, seed=3))
     assert loaded.matching_weight == 0.5
@@ -307,6 +311,32 @@ def test_energy_ceiling_warmup_switches_the_ceiling_by_epoch(tmp_path, showers):
             build_besiii_gan(None, noise_dim=8), hits, conditions, tmp_path / "plain",
             epochs=1, batch_size=64, ks_samples=None, verbose=0,
             extra_callbacks=[gan_training.EnergyCeilingWarmup(1)],
+        )
+
+
+def test_matching_warmup_switches_the_two_sample_term(tmp_path, showers):
+    hits, conditions = showers
+    keras.utils.set_random_seed(0)
+    gan = build_besiii_gan(None, noise_dim=8, seed=2, matching_weight=1.0)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(float(gan.matching_active.numpy())))
+    gan_training.train_conditional_gan(
+        gan, hits, conditions, tmp_path, epochs=3, batch_size=64, validation_fraction=0.25,
+        ks_samples=None, verbose=0, extra_callbacks=[gan_training.MatchingWarmup(2), record])
+    assert seen == [0.0, 0.0, 1.0]
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert (history["match_loss"] > 0).all()  # the statistic is logged while switched off
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        gan_training.MatchingWarmup(-2)
+    with pytest.raises(ValueError, match="matching_warmup_epochs"):
+        train_besiii_gan_run(hits, conditions, tmp_path / "bad", regressor=None,
+                             matching_weight=1.0, matching_warmup_epochs=-1)
+    with pytest.raises(ValueError, match="no two-sample term"):
+        gan_training.train_conditional_gan(
+            build_besiii_gan(None, noise_dim=8), hits, conditions, tmp_path / "plain",
+            epochs=1, batch_size=64, ks_samples=None, verbose=0,
+            extra_callbacks=[gan_training.MatchingWarmup(1)],
         )
 
 

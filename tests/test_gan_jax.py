@@ -213,9 +213,13 @@ _MATCHING_SCRIPT = textwrap.dedent(
         return float(energy_distance(real_points.astype("float64"), fake_points.astype("float64")))
 
     logs = gan.train_on_batch(real, conditions, return_dict=True)
+    a_after = float(generator.layers[-1].a.numpy())
+    gan.matching_active.assign(0.0)  # switched off (warm-up): the step leaves ``a`` alone
+    gan.train_on_batch(real, conditions)
+    off_step = float(generator.layers[-1].a.numpy()) - a_after
     h = 1e-4
     slope = (statistic(0.9 + h) - statistic(0.9 - h)) / (2 * h)
-    print(json.dumps({"step": float(generator.layers[-1].a.numpy()) - 0.9, "expected": -1e-4 * 2.0 * slope,
+    print(json.dumps({"step": a_after - 0.9, "expected": -1e-4 * 2.0 * slope, "off_step": off_step,
                       "match_loss": float(logs["match_loss"]), "statistic": statistic(0.9),
                       "config_weight": gan.get_config()["matching_weight"]}))
     """
@@ -229,4 +233,5 @@ def test_two_sample_matching_term_drives_the_generator(tmp_path, backend):
     assert result["match_loss"] == pytest.approx(result["statistic"], rel=1e-4)
     assert result["step"] == pytest.approx(result["expected"], rel=1e-3)
     assert result["step"] > 0  # towards the real response
+    assert result["off_step"] == 0.0
     assert result["config_weight"] == 2.0

@@ -92,7 +92,9 @@ class ConditionalGAN(keras.Model):
             :class:`~keras_fastsim.losses.two_sample.TwoSampleLoss`. Default ``"energy"``
             (energy distance: no bandwidth to tune, bounded gradients far from the data).
         matching_weight: Weight of the two-sample term (``>= 0``; ``0`` switches it off).
-            Default ``0.0``.
+            Default ``0.0``. With a positive weight the GAN has a non-trainable
+            ``matching_active`` (1.0) that multiplies the term, for warm-up schedules
+            (:class:`~keras_fastsim.training.gan.MatchingWarmup`).
         seed: Seed of the training noise and shuffling (``None``: random).
 
     References:
@@ -214,6 +216,12 @@ class ConditionalGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.reg_loss_tracker = keras.metrics.Mean(name="reg_loss")
         self.match_loss_tracker = keras.metrics.Mean(name="match_loss")
+        # 0 or 1 times the two-sample term; a variable, so that a warm-up schedule
+        # (keras_fastsim.training.gan.MatchingWarmup) can switch the compiled steps' term
+        self.matching_active = None
+        if self.matching_features is not None and self.matching_weight > 0.0:
+            self.matching_active = self.add_weight(shape=(), initializer="ones",
+                                                   trainable=False, name="matching_active")
         self.d_optimizer = None
         self.g_optimizer = None
         # The networks are built functional models: the GAN has nothing more to build.
@@ -513,7 +521,7 @@ class ConditionalGAN(keras.Model):
                 if match is not None:
                     # one statistic per replica: averaged over replicas like a regularizer
                     g_loss = g_loss + tf.nn.scale_regularization_loss(
-                        self.matching_weight * match)
+                        self.matching_weight * self.matching_active * match)
             self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
             self.g_loss_tracker.update_state(ops.mean(adversarial), sample_weight=local_f)
             if residual is not None:
@@ -633,7 +641,7 @@ class ConditionalGAN(keras.Model):
             loss = ops.mean(per_example) + self._own_losses(self.generator)
             match = self._matching_term(real_points, fake, fake_conditions)
             if match is not None:
-                loss = loss + self.matching_weight * match
+                loss = loss + self.matching_weight * self.matching_active * match
                 aux["match_loss"] = match
             return loss, aux
 

@@ -156,6 +156,7 @@ def train_besiii_gan_run(
     matching_weight: float = 0.0,
     matching_loss: str = "energy",
     matching_momentum_scale: float = 0.3,
+    matching_warmup_epochs: int = 0,
     minibatch_reduction: str = "mean",
     response_center: float = 0.0,
     response_scale: float = 1.0,
@@ -195,6 +196,9 @@ def train_besiii_gan_run(
             ``None`` (no regression term).
         noise_dim, generator_steps, regression_weight, matching_weight, matching_loss,
             matching_momentum_scale: See :func:`keras_fastsim.models.besiii_emc.build_besiii_gan`.
+        matching_warmup_epochs: Epochs trained with the two-sample term switched off (see
+            :class:`keras_fastsim.training.gan.MatchingWarmup`); used only with
+            ``matching_weight > 0``. Default ``0``.
         minibatch_reduction: ``"mean"`` or ``"sum"`` (discriminator's minibatch discrimination).
         response_center, response_scale, response_powers, response_clip, momentum_terms,
             momentum_center, momentum_scale: The discriminator's energy-vs-momentum
@@ -223,9 +227,13 @@ def train_besiii_gan_run(
         GENERATOR_FILE,
         MODEL_FILE,
         EnergyCeilingWarmup,
+        MatchingWarmup,
         train_conditional_gan,
     )
 
+    if int(matching_warmup_epochs) < 0:
+        raise ValueError("`matching_warmup_epochs` must be >= 0. "
+                         f"Received: matching_warmup_epochs={matching_warmup_epochs}")
     hits = np.asarray(hits, np.float32)
     cond = _condition_array(conditions)
     out_dir = Path(out_dir)
@@ -248,13 +256,17 @@ def train_besiii_gan_run(
             "momentum_center": momentum_center, "momentum_scale": momentum_scale,
         },
     )
+    schedules = []
+    if energy_ceiling is not None:
+        schedules.append(EnergyCeilingWarmup(ceiling_warmup_epochs))
+    if matching_weight > 0 and int(matching_warmup_epochs) > 0:
+        schedules.append(MatchingWarmup(matching_warmup_epochs))
     gan = train_conditional_gan(
         gan, hits, cond, out_dir, epochs=epochs, batch_size=batch_size,
         d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate, beta_1=beta_1,
         validation_fraction=validation_fraction, ks_samples=ks_samples, strategy=strategy,
         seed=seed, verbose=verbose,
-        extra_callbacks=(None if energy_ceiling is None
-                         else [EnergyCeilingWarmup(ceiling_warmup_epochs)]),
+        extra_callbacks=schedules or None,
     )
     best_epoch = save_selected_generator(gan, out_dir, _register_layers)
     update_manifest(
@@ -263,7 +275,8 @@ def train_besiii_gan_run(
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
         regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
-        matching_weight=float(matching_weight),
+        matching_weight=float(matching_weight), matching_warmup_epochs=(
+            int(matching_warmup_epochs) if matching_weight > 0 else None),
         momentum_scaling=momentum_scaling, energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(
             int(ceiling_warmup_epochs) if energy_ceiling is not None else None),
         n_showers=len(hits), seed=int(seed),

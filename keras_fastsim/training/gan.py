@@ -556,18 +556,10 @@ class KSEpochSelection(keras.callbacks.Callback):
             logs["ks_score"] = row["ks_score"]
 
 
-class EnergyCeilingWarmup(keras.callbacks.Callback):
-    """Switches the generator's :class:`~keras_fastsim.layers.energy_ceiling.EnergyCeiling`
-    layers off for the first ``warmup_epochs`` epochs and on afterwards.
-
-    An untrained generator's summed energy is far above the ceiling, where the ceiling gives
-    the total no gradient; without it the generator first learns totals of the right size.
-    The switch is set at the start of every epoch from the epoch index, so a resumed
-    training gets the same schedule.
-
-    Args:
-        warmup_epochs: Epochs without the ceiling (>= 0; 0 keeps it on throughout).
-    """
+class _Warmup(keras.callbacks.Callback):
+    """Sets switch variables of the model to 0 for the first ``warmup_epochs`` epochs and to
+    1 afterwards. The switches are set at the start of every epoch from the epoch index, so a
+    resumed training gets the same schedule."""
 
     def __init__(self, warmup_epochs: int = 2):
         super().__init__()
@@ -576,6 +568,32 @@ class EnergyCeilingWarmup(keras.callbacks.Callback):
                 f"`warmup_epochs` must be >= 0. Received: warmup_epochs={warmup_epochs}"
             )
         self.warmup_epochs = int(warmup_epochs)
+
+    def _switches(self) -> list:
+        """The model's switch variables (an empty list when it has none)."""
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        if not self._switches():
+            raise ValueError(f"{type(self).__name__}: {self._missing}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for switch in self._switches():
+            switch.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+
+class EnergyCeilingWarmup(_Warmup):
+    """Switches the generator's :class:`~keras_fastsim.layers.energy_ceiling.EnergyCeiling`
+    layers off for the first ``warmup_epochs`` epochs and on afterwards.
+
+    An untrained generator's summed energy is far above the ceiling, where the ceiling gives
+    the total no gradient; without it the generator first learns totals of the right size.
+
+    Args:
+        warmup_epochs: Epochs without the ceiling (>= 0; 0 keeps it on throughout).
+    """
+
+    _missing = "the generator has no EnergyCeiling layer."
 
     def _layers(self) -> list:
         from keras_fastsim.layers.energy_ceiling import EnergyCeiling
@@ -587,13 +605,29 @@ class EnergyCeilingWarmup(keras.callbacks.Callback):
 
         return [layer for layer in walk(self.model.generator) if isinstance(layer, EnergyCeiling)]
 
-    def on_train_begin(self, logs=None):
-        if not self._layers():
-            raise ValueError("EnergyCeilingWarmup: the generator has no EnergyCeiling layer.")
+    def _switches(self) -> list:
+        return [layer.active for layer in self._layers()]
 
-    def on_epoch_begin(self, epoch, logs=None):
-        for layer in self._layers():
-            layer.active.assign(1.0 if epoch >= self.warmup_epochs else 0.0)
+
+class MatchingWarmup(_Warmup):
+    """Switches the two-sample term of a
+    :class:`~keras_fastsim.models.conditional_gan.ConditionalGAN` off for the first
+    ``warmup_epochs`` epochs and on afterwards (its ``matching_active``).
+
+    The adversarial game first forms the showers' shape; the two-sample term, which sees only
+    a few summary features, then corrects their distribution without steering the first
+    epochs (with it on from the start, the BESIII GAN's lateral shape came out narrower;
+    docs/besiii_emc.md).
+
+    Args:
+        warmup_epochs: Epochs without the term (>= 0; 0 keeps it on throughout).
+    """
+
+    _missing = "the GAN has no two-sample term (`matching_weight` > 0 and `matching_features`)."
+
+    def _switches(self) -> list:
+        active = getattr(self.model, "matching_active", None)
+        return [] if active is None else [active]
 
 
 # ------------------------------------------------------------------------------------------
