@@ -106,6 +106,21 @@ def test_metrics_identical_vs_shifted(rng):
                                            int((cond["Mom"] >= 1.5).sum())]
 
 
+def test_momentum_bin_errors_match_the_scatter_of_repeated_samples():
+    """The stated errors of the mean and width differences are the spread over repetitions,
+    for a tailed (gamma, skewness 2) distribution where 1/sqrt(2n) would understate the width's."""
+    rng = np.random.default_rng(11)
+    n, edges = 2000, [1.0, 2.0]
+    tables = [momentum_bin_table(rng.gamma(1.0, 1.0, n), np.full(n, 1.5),
+                                 rng.gamma(1.0, 1.0, n), np.full(n, 1.5), edges)
+              for _ in range(300)]
+    table = pd.concat(tables)
+    np.testing.assert_allclose(table["width_rel_error"].mean(), table["width_rel"].std(),
+                               rtol=0.15)
+    np.testing.assert_allclose(table["mean_rel_error"].mean(), table["mean_rel"].std(), rtol=0.15)
+    assert table["width_rel_error"].mean() > 1.5 / np.sqrt(n)  # Gaussian: 1/sqrt(n) for a ratio
+
+
 def test_evaluate_writes_files_and_separates(tmp_path, rng):
     ref, cond = _toy_showers(rng, 1500)
     good = _toy_showers(np.random.default_rng(3), 1500, mom=cond["Mom"])[0]  # same conditions

@@ -387,8 +387,9 @@ def momentum_bin_table(
         One row per bin: ``p_low``, ``p_high``, ``n_reference``, ``n_generated``,
         ``mean_reference``, ``mean_generated``, ``mean_rel`` (generated / reference - 1),
         ``mean_rel_error`` (statistical uncertainty of ``mean_rel``), ``std_reference``,
-        ``std_generated``, ``width_rel`` (ratio of standard deviations - 1), and the same
-        for the robust width ``sigma68`` (half the central 68 % interval):
+        ``std_generated``, ``width_rel`` (ratio of standard deviations - 1),
+        ``width_rel_error`` (its statistical uncertainty, from each sample's fourth moment),
+        and the same for the robust width ``sigma68`` (half the central 68 % interval):
         ``sigma68_reference``, ``sigma68_generated``, ``sigma68_rel``.
     """
     edges = metrics.check_bin_edges(edges, "edges")
@@ -413,11 +414,21 @@ def momentum_bin_table(
                                if ok and ma != 0 else nan),
             "std_reference": sa, "std_generated": sb,
             "width_rel": sb / sa - 1.0 if ok and sa > 0 else nan,
+            "width_rel_error": (sb / sa * math.hypot(_std_rel_error(a), _std_rel_error(b))
+                                if ok and sa > 0 and sb > 0 else nan),
             "sigma68_reference": ra, "sigma68_generated": rb,
             "sigma68_rel": rb / ra - 1.0 if ok and ra > 0 else nan,
         })
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _std_rel_error(x: np.ndarray) -> float:
+    """Relative standard error of a sample's standard deviation, ``sqrt((m4/s^4 - 1)/(4n))``
+    (delta method; ``1/sqrt(2n)`` for a Gaussian, larger for a tailed response)."""
+    centred = x - x.mean()
+    var = float(np.mean(centred**2))
+    return math.sqrt(max(float(np.mean(centred**4)) / var**2 - 1.0, 0.0) / (4 * len(x)))
 
 
 def classifier_scores(
@@ -717,15 +728,16 @@ def _report_markdown(result: Mapping[str, Any], figures: Mapping[str, str]) -> s
                   f"Targets: |mean diff| < {100 * goals['mean_rel']:.0f} %, "
                   f"|width diff| < {100 * goals['width_rel']:.0f} % in every bin.", "",
                   "| bin | n | mean ref | mean gen | mean diff | ± stat | std ref | std gen "
-                  "| width diff | sigma68 diff |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| width diff | ± stat | sigma68 diff |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in mom["bins"]:
             lines.append(
                 f"| {row['p_low']:.2f}-{row['p_high']:.2f} | {row['n_reference']} | "
                 f"{_fmt(row['mean_reference'])} | {_fmt(row['mean_generated'])} | "
                 f"{_pct(row['mean_rel'])} | {_err(row['mean_rel_error'])} | "
                 f"{_fmt(row['std_reference'])} | {_fmt(row['std_generated'])} | "
-                f"{_pct(row['width_rel'])} | {_pct(row['sigma68_rel'])} |"
+                f"{_pct(row['width_rel'])} | {_err(row.get('width_rel_error'))} | "
+                f"{_pct(row['sigma68_rel'])} |"
             )
         lines += ["", f"Largest |mean diff| {_pct(mom['max_abs_mean_rel'])} "
                   f"({'within' if mom['mean_within_target'] else 'outside'} target); largest "

@@ -304,7 +304,9 @@ def plot_momentum_bins(
                       yerr=100 * table["mean_rel_error"], label=name, **data_style())
         ax_m.set_ylabel(f"mean {feature}: {name} / ref - 1 [%]")
         ax_w.axhspan(-100 * width_target, 100 * width_target, color="0.85", label="target")
-        ax_w.errorbar(centres, 100 * table["width_rel"], xerr=half, label="std", **data_style())
+        ax_w.errorbar(centres, 100 * table["width_rel"], xerr=half,
+                      yerr=100 * table["width_rel_error"] if "width_rel_error" in table else None,
+                      label="std", **data_style())
         if "sigma68_rel" in table:
             ax_w.errorbar(centres, 100 * table["sigma68_rel"], xerr=half, label="sigma68",
                           color="#e42536", marker="s", markersize=4, linestyle="none")
