@@ -12,6 +12,7 @@ import yaml
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.besiii_emc import (
     BESIII_CONDITION_SPLIT,
     BESIII_REGRESSION_SCALE,
@@ -385,6 +386,42 @@ def test_mirrored_matches_default_strategy(showers):
     for a, b in zip(g0 + d0, g1 + d1):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
     assert any(not np.array_equal(a, b) for a, b in zip(g0, _weights(reference.generator)))
+
+
+def test_mirrored_matching_warmup(showers):
+    """Under 2 replicas the warm-up switch reaches the replicas' steps: with the two-sample
+    term off the first epoch equals the default strategy's; once on, the term (a statistic of
+    each replica's slice) makes the two differ."""
+    hits, conditions = showers
+    data = tf.data.Dataset.from_tensor_slices(
+        (hits[:64], conditions.to_numpy("float32")[:64])
+    ).batch(32, drop_remainder=True)
+    tiny = _tiny_gan()
+    reference = ConditionalGAN(
+        tiny.generator, tiny.discriminator, tiny.regressor, noise_dim=4,
+        condition_split=BESIII_CONDITION_SPLIT, regression_scale=BESIII_REGRESSION_SCALE,
+        seed=3, matching_features=ResponseFeatures(), matching_weight=5.0)
+    results = {}
+    for name in ("default", "mirrored"):
+        strategy = (tf.distribute.get_strategy() if name == "default"
+                    else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        with strategy.scope():
+            gan = ConditionalGAN.from_config(reference.get_config())
+            gan.set_weights(reference.get_weights())
+            gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+        seen = []
+        record = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs, seen=seen, gan=gan: seen.append(
+                float(gan.matching_active.numpy())))
+        history = gan.fit(data, epochs=2, verbose=0,
+                          callbacks=[gan_training.MatchingWarmup(1), record]).history
+        assert seen == [0.0, 1.0], name
+        assert np.isfinite(history["match_loss"]).all() and min(history["match_loss"]) > 0
+        results[name] = history
+    h0, h1 = results["default"], results["mirrored"]
+    for key in ("d_loss", "g_loss", "reg_loss"):
+        np.testing.assert_allclose(h1[key][0], h0[key][0], rtol=1e-4, err_msg=key)
+    assert not np.isclose(h1["g_loss"][1], h0["g_loss"][1], rtol=1e-4)
 
 
 def test_mirrored_matches_default_with_energy_ceiling_warmup(showers):
