@@ -388,19 +388,14 @@ def test_mirrored_matches_default_strategy(showers):
     assert any(not np.array_equal(a, b) for a, b in zip(g0, _weights(reference.generator)))
 
 
-def test_mirrored_matching_warmup(showers):
-    """Under 2 replicas the warm-up switch reaches the replicas' steps: with the two-sample
-    term off the first epoch equals the default strategy's; once on, the term (a statistic of
-    each replica's slice) makes the two differ."""
+def _fit_both_strategies(reference, showers, epochs, warmup, switch):
+    """Trains copies of ``reference`` under the default strategy and on 2 replicas with the
+    warm-up callback ``warmup``; returns ``{name: (history, gan)}`` and checks that
+    ``switch(gan)`` (the warm-up's variable) is 0 in the first epoch and 1 afterwards."""
     hits, conditions = showers
     data = tf.data.Dataset.from_tensor_slices(
         (hits[:64], conditions.to_numpy("float32")[:64])
     ).batch(32, drop_remainder=True)
-    tiny = _tiny_gan()
-    reference = ConditionalGAN(
-        tiny.generator, tiny.discriminator, tiny.regressor, noise_dim=4,
-        condition_split=BESIII_CONDITION_SPLIT, regression_scale=BESIII_REGRESSION_SCALE,
-        seed=3, matching_features=ResponseFeatures(), matching_weight=5.0)
     results = {}
     for name in ("default", "mirrored"):
         strategy = (tf.distribute.get_strategy() if name == "default"
@@ -412,13 +407,27 @@ def test_mirrored_matching_warmup(showers):
         seen = []
         record = keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs, seen=seen, gan=gan: seen.append(
-                float(gan.matching_active.numpy())))
-        history = gan.fit(data, epochs=2, verbose=0,
-                          callbacks=[gan_training.MatchingWarmup(1), record]).history
-        assert seen == [0.0, 1.0], name
-        assert np.isfinite(history["match_loss"]).all() and min(history["match_loss"]) > 0
-        results[name] = history
-    h0, h1 = results["default"], results["mirrored"]
+                float(switch(gan).numpy())))
+        history = gan.fit(data, epochs=epochs, verbose=0, callbacks=[warmup, record]).history
+        assert seen == [0.0] + [1.0] * (epochs - 1), name
+        results[name] = (history, gan)
+    return results
+
+
+def test_mirrored_matching_warmup(showers):
+    """Under 2 replicas the warm-up switch reaches the replicas' steps: with the two-sample
+    term off the first epoch equals the default strategy's; once on, the term (a statistic of
+    each replica's slice) makes the two differ."""
+    tiny = _tiny_gan()
+    reference = ConditionalGAN(
+        tiny.generator, tiny.discriminator, tiny.regressor, noise_dim=4,
+        condition_split=BESIII_CONDITION_SPLIT, regression_scale=BESIII_REGRESSION_SCALE,
+        seed=3, matching_features=ResponseFeatures(), matching_weight=5.0)
+    results = _fit_both_strategies(reference, showers, 2, gan_training.MatchingWarmup(1),
+                                   lambda gan: gan.matching_active)
+    (h0, _), (h1, _) = results["default"], results["mirrored"]
+    for h in (h0, h1):
+        assert np.isfinite(h["match_loss"]).all() and min(h["match_loss"]) > 0
     for key in ("d_loss", "g_loss", "reg_loss"):
         np.testing.assert_allclose(h1[key][0], h0[key][0], rtol=1e-4, err_msg=key)
     assert not np.isclose(h1["g_loss"][1], h0["g_loss"][1], rtol=1e-4)
@@ -426,35 +435,17 @@ def test_mirrored_matching_warmup(showers):
 
 def test_mirrored_matches_default_with_energy_ceiling_warmup(showers):
     """The ceiling's penalty (a network loss) and the warm-up switch behave alike on 2 replicas."""
-    hits, conditions = showers
-    data = tf.data.Dataset.from_tensor_slices(
-        (hits[:64], conditions.to_numpy("float32")[:64])
-    ).batch(32, drop_remainder=True)
-    reference = _tiny_gan(ceiling_penalty=2.0)
-    results = {}
-    for name in ("default", "mirrored"):
-        strategy = (tf.distribute.get_strategy() if name == "default"
-                    else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-        with strategy.scope():
-            gan = ConditionalGAN.from_config(reference.get_config())
-            gan.set_weights(reference.get_weights())
-            gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
-        active = gan.generator.get_layer("energy_ceiling").active
-        seen = []
-        record = keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs, seen=seen, active=active: seen.append(float(active.numpy())))
-        history = gan.fit(data, epochs=3, verbose=0,
-                          callbacks=[gan_training.EnergyCeilingWarmup(1), record]).history
-        assert seen == [0.0, 1.0, 1.0], name
-        results[name] = (history, _weights(gan.generator))
-    (h0, g0), (h1, g1) = results["default"], results["mirrored"]
+    results = _fit_both_strategies(
+        _tiny_gan(ceiling_penalty=2.0), showers, 3, gan_training.EnergyCeilingWarmup(1),
+        lambda gan: gan.generator.get_layer("energy_ceiling").active)
+    (h0, gan0), (h1, gan) = results["default"], results["mirrored"]
     for key in ("d_loss", "g_loss", "reg_loss"):
         np.testing.assert_allclose(h1[key], h0[key], rtol=1e-4, err_msg=key)
-    for a, b in zip(g0, g1):
+    for a, b in zip(_weights(gan0.generator), _weights(gan.generator)):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
     # the penalty is a sizeable part of the objective that both strategies agree on
     noise = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
-    gan.generator([noise, conditions.to_numpy("float32")[:32]], training=True)
+    gan.generator([noise, showers[1].to_numpy("float32")[:32]], training=True)
     assert float(gan._own_losses(gan.generator)) > 0.05
 
 
