@@ -561,6 +561,8 @@ class _Warmup(keras.callbacks.Callback):
     1 afterwards. The switches are set at the start of every epoch from the epoch index, so a
     resumed training gets the same schedule."""
 
+    _missing = "the model has no switch to set."  # the error when there is none
+
     def __init__(self, warmup_epochs: int = 2):
         super().__init__()
         if int(warmup_epochs) < 0:
