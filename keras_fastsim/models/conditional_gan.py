@@ -217,9 +217,10 @@ class ConditionalGAN(keras.Model):
         self.reg_loss_tracker = keras.metrics.Mean(name="reg_loss")
         self.match_loss_tracker = keras.metrics.Mean(name="match_loss")
         # 0 or 1 times the two-sample term; a variable, so that a warm-up schedule
-        # (keras_fastsim.training.gan.MatchingWarmup) can switch the compiled steps' term
+        # (keras_fastsim.training.gan.MatchingWarmup) can switch the compiled steps' term.
+        # It exists exactly when the term is on (a positive weight needs matching_features).
         self.matching_active = None
-        if self.matching_features is not None and self.matching_weight > 0.0:
+        if self.matching_weight > 0.0:
             self.matching_active = self.add_weight(shape=(), initializer="ones",
                                                    trainable=False, name="matching_active")
         self.d_optimizer = None
@@ -420,7 +421,7 @@ class ConditionalGAN(keras.Model):
     def _real_points(self, hits, conditions):
         """The real batch's feature points of the two-sample term (``None`` when it is off);
         computed once per step, shared by the generator updates."""
-        if self.matching_features is None or self.matching_weight == 0.0:
+        if self.matching_active is None:
             return None
         return ops.stop_gradient(self.matching_features(hits, conditions))
 
@@ -556,7 +557,7 @@ class ConditionalGAN(keras.Model):
         results = {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
         if self.regressor is not None and self.regression_weight > 0.0:
             results["reg_loss"] = self.reg_loss_tracker.result()
-        if self.matching_features is not None and self.matching_weight > 0.0:
+        if self.matching_active is not None:
             results["match_loss"] = self.match_loss_tracker.result()
         return results
 
