@@ -493,6 +493,83 @@ def test_ks_distances_and_epoch_selection(tmp_path, showers):
     assert yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())["epoch"] == 2
 
 
+class _Replay:
+    """Stands in for a GAN in KSEpochSelection: hands out prepared showers epoch by epoch."""
+
+    def __init__(self, *epochs):
+        self.epochs = list(epochs)
+
+    def generate(self, conditions, seed=0, batch_size=None):
+        return self.epochs.pop(0)
+
+
+def test_classifier_criterion_sees_the_conditions_the_ks_score_misses(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 3000
+    momentum = rng.uniform(1.0, 2.0, n)
+    conditions = np.stack([momentum, rng.normal(size=n)], axis=1)
+    pattern = np.outer([1, 3, 8, 3, 1], [1, 2, 6, 2, 1]).astype(float)
+    pattern /= pattern.sum()
+
+    def draw(scale=1.0):
+        energy = scale * momentum * rng.normal(1.0, 0.03, n)
+        return (energy[:, None, None] * pattern)[..., None].astype("float32")
+
+    reference = draw()
+    # a second draw of the same model is indistinguishable for the classifier
+    assert 0.45 < gan_training.epoch_classifier_auc(reference, draw(), conditions) < 0.56
+    # epoch 1: exactly the reference showers, but assigned to the wrong tracks (every KS
+    # distance 0); epoch 2: 2 % too much energy, for the right tracks
+    epochs = (reference[rng.permutation(n)], draw(1.02))
+    best = {}
+    for criterion in gan_training.SELECTION_CRITERIA:
+        selector = gan_training.KSEpochSelection(
+            reference, conditions, tmp_path / criterion, n_max=None, energy_column=None,
+            criterion=criterion)
+        selector.set_model(_Replay(*epochs))
+        (tmp_path / criterion).mkdir()
+        logs = [{}, {}]
+        for epoch in range(2):
+            selector.on_epoch_end(epoch, logs[epoch])
+        table = pd.read_csv(tmp_path / criterion / "ks_scores.csv")
+        best[criterion] = yaml.safe_load((tmp_path / criterion / "best_epoch.yaml").read_text())
+        assert best[criterion]["criterion"] == criterion
+        assert ("classifier_auc" in logs[0]) == ("classifier_auc" in table) == (
+            criterion == "classifier_auc")
+    assert table["ks_score"][0] == 0.0 < table["ks_score"][1]
+    assert table["classifier_auc"][0] > 0.85 > 0.75 > table["classifier_auc"][1]
+    assert best["ks_score"]["epoch"] == 1 and best["classifier_auc"]["epoch"] == 2
+    # resuming a run with another criterion than its earlier epochs had is refused
+    selector = gan_training.KSEpochSelection(reference, conditions, tmp_path / "ks_score",
+                                             n_max=None, criterion="classifier_auc")
+    selector.set_model(_Replay(reference))
+    with pytest.raises(ValueError, match="another selection criterion"):
+        selector.on_epoch_end(1, {})
+    with pytest.raises(ValueError, match="criterion"):
+        gan_training.KSEpochSelection(reference, conditions, tmp_path, criterion="auc")
+    with pytest.raises(ValueError, match="same shape"):
+        gan_training.epoch_classifier_auc(reference, reference[:10])
+
+
+def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
+    hits, conditions = showers
+    with pytest.raises(ValueError, match="selection_criterion"):
+        train_besiii_gan_run(hits, conditions, tmp_path / "bad", regressor=None,
+                             selection_criterion="auc", epochs=1, batch_size=64)
+    train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=2,
+                         batch_size=64, validation_fraction=0.25, ks_samples=None,
+                         selection_criterion="classifier_auc", verbose=0)
+    table = pd.read_csv(tmp_path / "ks_scores.csv")
+    assert list(table["epoch"]) == [1, 2]
+    assert table["classifier_auc"].between(0.0, 1.0).all()
+    best = yaml.safe_load((tmp_path / "best_epoch.yaml").read_text())
+    assert best["criterion"] == "classifier_auc"
+    assert best["epoch"] == int(table.loc[table["classifier_auc"].idxmin(), "epoch"])
+    manifest = yaml.safe_load((tmp_path / "run.json").read_text())
+    assert manifest["selection_criterion"] == "classifier_auc"
+    assert manifest["best_epoch"] == best["epoch"]
+
+
 def test_response_ks_sees_the_resolution_at_fixed_energy():
     rng = np.random.default_rng(1)
     energies = rng.uniform(1.0, 2.0, 4000)

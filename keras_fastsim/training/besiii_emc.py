@@ -177,6 +177,7 @@ def train_besiii_gan_run(
     beta_1: float = 0.5,
     validation_fraction: float = 0.1,
     ks_samples: int | None = 10_000,
+    selection_criterion: str = "ks_score",
     strategy: str = "default",
     seed: int = 0,
     verbose: int | str = "auto",
@@ -215,7 +216,7 @@ def train_besiii_gan_run(
             :class:`keras_fastsim.training.gan.EnergyCeilingWarmup`); used only with
             ``energy_ceiling``.
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
-            ks_samples, strategy, seed, verbose: See
+            ks_samples, selection_criterion, strategy, seed, verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan`.
 
     Returns:
@@ -264,8 +265,8 @@ def train_besiii_gan_run(
     gan = train_conditional_gan(
         gan, hits, cond, out_dir, epochs=epochs, batch_size=batch_size,
         d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate, beta_1=beta_1,
-        validation_fraction=validation_fraction, ks_samples=ks_samples, strategy=strategy,
-        seed=seed, verbose=verbose,
+        validation_fraction=validation_fraction, ks_samples=ks_samples,
+        selection_criterion=selection_criterion, strategy=strategy, seed=seed, verbose=verbose,
         extra_callbacks=schedules or None,
     )
     best_epoch = save_selected_generator(gan, out_dir, _register_layers)
@@ -273,8 +274,8 @@ def train_besiii_gan_run(
         out_dir, GAN_KIND,
         generator=SELECTED_GENERATOR_FILE, model=MODEL_FILE, last_generator=GENERATOR_FILE,
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
-        best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim),
-        regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
+        best_epoch=best_epoch, selection_criterion=selection_criterion, epochs=int(epochs),
+        noise_dim=int(noise_dim), regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
         matching_weight=float(matching_weight), matching_warmup_epochs=(
             int(matching_warmup_epochs) if matching_weight > 0 else None),
         momentum_scaling=momentum_scaling, energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(

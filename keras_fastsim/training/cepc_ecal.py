@@ -339,6 +339,7 @@ def train_cepc_gan_run(
     ks_samples: int | None = 2000,
     ks_energy_column: int | None = 0,
     ks_batch_size: int = 128,
+    selection_criterion: str = "ks_score",
     max_showers: int | None = None,
     in_memory_limit_gib: float = IN_MEMORY_LIMIT_GIB,
     strategy: str = "default",
@@ -359,7 +360,8 @@ def train_cepc_gan_run(
         minibatch_kernels, minibatch_reduction, energy_features, conditional: The
             discriminator's options (:func:`keras_fastsim.models.cepc_ecal.build_cepc_discriminator`).
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
-            ks_samples, ks_energy_column, ks_batch_size, strategy, seed, verbose: See
+            ks_samples, ks_energy_column, ks_batch_size, selection_criterion, strategy, seed,
+            verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan` (``ks_energy_column``
             0 = Mom: the KS score includes the response E_vis / E_true).
         max_showers: Use only the first ``max_showers`` showers.
@@ -402,7 +404,7 @@ def train_cepc_gan_run(
               "g_learning_rate": g_learning_rate, "beta_1": beta_1,
               "validation_fraction": validation_fraction, "ks_samples": ks_samples,
               "ks_energy_column": ks_energy_column, "ks_batch_size": ks_batch_size,
-              "strategy": strategy, "seed": seed, "verbose": verbose}
+              "selection_criterion": selection_criterion, "strategy": strategy, "seed": seed, "verbose": verbose}
     if mode == "memory":
         gan = train_conditional_gan(gan, hits, cond, out_dir, **kwargs)
     else:
@@ -416,8 +418,8 @@ def train_cepc_gan_run(
         out_dir, GAN_KIND,
         generator=SELECTED_GENERATOR_FILE, model=MODEL_FILE, last_generator=GENERATOR_FILE,
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
-        best_epoch=best_epoch, epochs=int(epochs), noise_dim=int(noise_dim), grid=list(grid),
-        regressor_run=regressor_run,
+        best_epoch=best_epoch, selection_criterion=selection_criterion, epochs=int(epochs),
+        noise_dim=int(noise_dim), grid=list(grid), regressor_run=regressor_run,
         discriminator={"minibatch_kernels": int(minibatch_kernels),
                        "minibatch_reduction": minibatch_reduction,
                        "energy_features": bool(energy_features),

@@ -9,8 +9,9 @@ Output directory of :func:`train_conditional_gan`::
 
     checkpoints/epoch_NNN.keras   the whole GAN after every epoch
     history.csv, history.png      d_loss, g_loss, reg_loss (and val_*) per epoch
-    ks_scores.csv                 KS distances per epoch (E, E3x3, E5x5, phi and Z profiles)
-    best_epoch.yaml               the epoch with the smallest KS score, and its scores
+    ks_scores.csv                 KS distances per epoch (E, E3x3, E5x5, phi and Z profiles),
+                                  and the classifier AUC when it selects the epoch
+    best_epoch.yaml               the epoch with the smallest selection score, and its scores
     best_model.keras              copy of that epoch's checkpoint
     model.keras, generator.keras  the GAN and its generator after the last epoch
     config.yaml                   training settings
@@ -51,6 +52,10 @@ KS_FEATURES: tuple[str, ...] = ("E_total", "E3x3", "E5x5", "profile_phi", "profi
 
 KS_FEATURES_3D: tuple[str, ...] = (*KS_FEATURES, "profile_layer")
 """Features of the KS score of 3D grids ``(n, H, W, L)``: plus the longitudinal profile."""
+
+SELECTION_CRITERIA: tuple[str, ...] = ("ks_score", "classifier_auc")
+"""Scores an epoch can be selected by (smallest wins), named like their ``ks_scores.csv``
+columns: the sum of the KS distances, or the AUC of :func:`epoch_classifier_auc`."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -411,16 +416,65 @@ def shower_ks_distances(reference, generated, energies=None) -> dict[str, float]
     return out
 
 
-def _score_row(epoch: int, reference, generated, energies=None) -> dict[str, float]:
+def epoch_classifier_auc(reference, generated, conditions=None, *, seed: int = 0) -> float:
+    """AUC of a classifier telling generated from reference showers on high-level features.
+
+    The features are those of :func:`keras_fastsim.evaluation.showers.shower_features`
+    (energies in windows, hottest cell, hit count, centroids, widths, second moment), with
+    the conditions beside them when given; :func:`keras_fastsim.evaluation.metrics.classifier_auc`
+    trains the classifier, keeping row ``i`` of both samples (the same conditions) on one
+    side of its split. This is the evaluation's high-level classifier AUC, on validation
+    showers: an epoch score that sees the joint distribution of the features, where the KS
+    distances see marginals only.
+
+    Args:
+        reference: ``(n, H, W[, C])`` showers or ``(n, H, W, L)`` grids.
+        generated: Showers of the same shape generated for the same conditions, row by row.
+        conditions: Optional ``(n, n_conditions)`` conditions shared by both samples.
+        seed: Seed of the classifier's split and training.
+
+    Returns:
+        The ROC AUC (0.5: indistinguishable).
+    """
+    from keras_fastsim.evaluation.metrics import classifier_auc
+    from keras_fastsim.evaluation.showers import shower_features
+
+    reference, generated = np.asarray(reference), np.asarray(generated)
+    if reference.shape != generated.shape:
+        raise ValueError(
+            "The classifier score needs reference and generated showers of the same shape "
+            f"(one generated shower per reference condition). Received: {reference.shape} "
+            f"and {generated.shape}"
+        )
+    ref_f, gen_f = shower_features(reference), shower_features(generated)
+    if conditions is not None:
+        conditions = np.asarray(conditions, dtype=np.float64).reshape(len(reference), -1)
+        cond = pd.DataFrame(conditions, columns=[f"cond_{i}" for i in range(conditions.shape[1])])
+        ref_f, gen_f = pd.concat([cond, ref_f], axis=1), pd.concat([cond, gen_f], axis=1)
+    return float(classifier_auc(ref_f, gen_f, seed=seed, paired=True))
+
+
+def _check_criterion(criterion: str, name: str = "criterion") -> str:
+    if criterion not in SELECTION_CRITERIA:
+        raise ValueError(f"`{name}` must be one of {SELECTION_CRITERIA}. "
+                         f"Received: {name}={criterion!r}")
+    return criterion
+
+
+def _score_row(epoch: int, reference, generated, energies=None, conditions=None,
+               criterion: str = "ks_score", seed: int = 0) -> dict[str, float]:
     distances = shower_ks_distances(reference, generated, energies)
-    return {"epoch": int(epoch), **distances, "ks_score": float(sum(distances.values()))}
+    row = {"epoch": int(epoch), **distances, "ks_score": float(sum(distances.values()))}
+    if criterion == "classifier_auc":
+        row["classifier_auc"] = epoch_classifier_auc(reference, generated, conditions, seed=seed)
+    return row
 
 
-def _write_best(table: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
-    best = table.loc[table["ks_score"].idxmin()]
-    record = {"epoch": int(best["epoch"]),
-              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "response", "ks_score")
-                 if k in best.index}}
+def _write_best(table: pd.DataFrame, out_dir: Path, criterion: str = "ks_score") -> dict[str, Any]:
+    best = table.loc[table[criterion].idxmin()]
+    record = {"epoch": int(best["epoch"]), "criterion": criterion,
+              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "response", "ks_score",
+                                             "classifier_auc") if k in best.index}}
     with atomic_path(out_dir / BEST_EPOCH_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
     return record
@@ -442,12 +496,14 @@ def select_epoch_by_ks(
     n_max: int | None = 10_000,
     out_dir: str | os.PathLike | None = None,
     energy_column: int | None = 0,
+    criterion: str = "ks_score",
 ) -> tuple[int, pd.DataFrame]:
-    """Scores GAN checkpoints by KS distances to validation showers and picks the best.
+    """Scores GAN checkpoints against validation showers and picks the best.
 
     Every checkpoint (a saved :class:`ConditionalGAN`) generates one shower per validation
     condition with the same ``seed``; its score is the sum of the KS distances of
-    :func:`shower_ks_distances` (E_total, E3x3, E5x5, phi and Z profiles). The best epoch
+    :func:`shower_ks_distances` (E_total, E3x3, E5x5, phi and Z profiles), or with
+    ``criterion="classifier_auc"`` the AUC of :func:`epoch_classifier_auc`. The best epoch
     has the smallest score.
 
     Args:
@@ -461,11 +517,14 @@ def select_epoch_by_ks(
         out_dir: If given, write ``ks_scores.csv`` and ``best_epoch.yaml`` there.
         energy_column: Column of the conditions holding the true energy/momentum (adds
             the ``response`` distance, see :func:`shower_ks_distances`); ``None``: none.
+        criterion: One of :data:`SELECTION_CRITERIA`. Default ``"ks_score"``.
 
     Returns:
         ``(best_epoch, table)``; the table has one row per checkpoint: ``epoch``,
-        ``path``, the KS distances and ``ks_score``.
+        ``path``, the KS distances, ``ks_score`` and (with that criterion)
+        ``classifier_auc``.
     """
+    _check_criterion(criterion)
     if isinstance(checkpoints, (str, os.PathLike)):
         paths = sorted(Path(checkpoints).glob("epoch_*.keras"))
     else:
@@ -479,18 +538,18 @@ def select_epoch_by_ks(
         epoch = int(match.group(1)) if match else i
         gan = keras.saving.load_model(path, compile=False)
         row = _score_row(epoch, hits, gan.generate(cond, seed=seed),
-                         _energies(cond, energy_column))
+                         _energies(cond, energy_column), cond, criterion, seed)
         rows.append({"epoch": epoch, "path": str(path), **{k: v for k, v in row.items()
                                                             if k != "epoch"}})
         del gan
     table = pd.DataFrame(rows).sort_values("epoch").reset_index(drop=True)
-    best = int(table.loc[table["ks_score"].idxmin(), "epoch"])
+    best = int(table.loc[table[criterion].idxmin(), "epoch"])
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_dir / KS_CSV) as tmp:
             table.to_csv(tmp, index=False)
-        _write_best(table, out_dir)
+        _write_best(table, out_dir, criterion)
     return best, table
 
 
@@ -506,14 +565,17 @@ def _energies(conditions: np.ndarray, column: int | None) -> np.ndarray | None:
 
 
 class KSEpochSelection(keras.callbacks.Callback):
-    """Scores the GAN after every epoch by KS distances and records the best epoch.
+    """Scores the GAN after every epoch against validation showers; records the best epoch.
 
     At the end of each epoch the model's ``generate`` makes one shower per validation
     condition (same ``seed`` every epoch) and :func:`shower_ks_distances` compares them to
     the validation showers. A row is appended to ``out_dir/ks_scores.csv`` (rows of earlier,
     resumed epochs are kept) and ``ks_score`` is added to the epoch's logs;
     ``out_dir/best_epoch.yaml`` is rewritten with the best epoch so far (1-based, the
-    numbering of the ``epoch_NNN.keras`` checkpoints).
+    numbering of the ``epoch_NNN.keras`` checkpoints) by ``criterion``. With
+    ``criterion="classifier_auc"`` the row and the logs also get the high-level classifier
+    AUC of :func:`epoch_classifier_auc` (a few seconds per epoch for 10,000 showers), and
+    the epoch with the smallest AUC is the best.
 
     Args:
         hits: Validation showers.
@@ -525,14 +587,16 @@ class KSEpochSelection(keras.callbacks.Callback):
             the ``response`` distance, see :func:`shower_ks_distances`); ``None``: none.
         batch_size: Generator batch size of the scoring (bounds its memory: ~9 MiB per
             shower for the CEPC 3D generator on CPU).
+        criterion: One of :data:`SELECTION_CRITERIA`. Default ``"ks_score"``.
     """
 
     def __init__(self, hits, conditions, out_dir: str | os.PathLike, *, seed: int = 0,
                  n_max: int | None = 10_000, energy_column: int | None = 0,
-                 batch_size: int = 4096):
+                 batch_size: int = 4096, criterion: str = "ks_score"):
         super().__init__()
         if int(batch_size) < 1:
             raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        self.criterion = _check_criterion(criterion)
         self.batch_size = int(batch_size)
         self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
         self.energies = _energies(self.conditions, energy_column)
@@ -543,17 +607,23 @@ class KSEpochSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         generated = self.model.generate(self.conditions, seed=self.seed,
                                         batch_size=self.batch_size)
-        row = _score_row(epoch + 1, self.hits, generated, self.energies)
+        row = _score_row(epoch + 1, self.hits, generated, self.energies, self.conditions,
+                         self.criterion, self.seed)
         path = self.out_dir / KS_CSV
         table = pd.read_csv(path) if path.exists() else pd.DataFrame()
         if not table.empty:
             table = table[table["epoch"] < row["epoch"]]
+        if not table.empty and self.criterion not in table:
+            raise ValueError(
+                f"{path} has no {self.criterion!r} column for its earlier epochs: the run was "
+                "started with another selection criterion. Resume it with the same one."
+            )
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
-        self.best = _write_best(table, self.out_dir)
+        self.best = _write_best(table, self.out_dir, self.criterion)
         if logs is not None:
-            logs["ks_score"] = row["ks_score"]
+            logs.update({k: row[k] for k in ("ks_score", "classifier_auc") if k in row})
 
 
 class _Warmup(keras.callbacks.Callback):
@@ -652,6 +722,7 @@ def train_conditional_gan(
     ks_samples: int | None = 10_000,
     ks_energy_column: int | None = 0,
     ks_batch_size: int = 4096,
+    selection_criterion: str = "ks_score",
     select_epoch: bool = True,
     strategy: str = "default",
     seed: int = 0,
@@ -681,8 +752,12 @@ def train_conditional_gan(
         ks_energy_column: Column of the conditions holding the true energy/momentum for
             the ``response`` KS distance (``None``: leave it out of the score).
         ks_batch_size: Generator batch size of the per-epoch KS scoring.
-        select_epoch: Score every epoch by KS distances (:class:`KSEpochSelection`) and
-            copy the best checkpoint to ``best_model.keras``.
+        selection_criterion: The epoch score that selects the best epoch, one of
+            :data:`SELECTION_CRITERIA`: ``"ks_score"`` (default, the sum of the KS
+            distances) or ``"classifier_auc"`` (the high-level classifier AUC on the
+            validation showers, :func:`epoch_classifier_auc`).
+        select_epoch: Score every epoch (:class:`KSEpochSelection`) and copy the best
+            checkpoint to ``best_model.keras``.
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
         seed: Seed of the split, the shuffling and Keras' global random state.
         extra_callbacks: More Keras callbacks (run after the checkpointing and KS ones).
@@ -704,6 +779,7 @@ def train_conditional_gan(
         raise ValueError(f"`beta_1` must be in [0, 1). Received: beta_1={beta_1}")
     if not isinstance(gan, ConditionalGAN):
         raise TypeError(f"`gan` must be a ConditionalGAN. Received: gan={type(gan).__name__}")
+    _check_criterion(selection_criterion, "selection_criterion")
     hits, cond = _as_arrays(hits, conditions)
     if train_data is None:
         train, val = split_train_validation(len(hits), validation_fraction, seed)
@@ -743,7 +819,8 @@ def train_conditional_gan(
     selector = None
     if select_epoch and len(val):
         selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples,
-                                    energy_column=ks_energy_column, batch_size=ks_batch_size)
+                                    energy_column=ks_energy_column, batch_size=ks_batch_size,
+                                    criterion=selection_criterion)
         callbacks.append(selector)
     callbacks.extend(extra_callbacks or [])
     fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
@@ -774,7 +851,8 @@ def train_conditional_gan(
                         "d_learning_rate": float(d_learning_rate),
                         "g_learning_rate": float(g_learning_rate), "beta_1": float(beta_1),
                         "validation_fraction": float(validation_fraction),
-                        "ks_samples": ks_samples, "strategy": strategy, "seed": int(seed),
+                        "ks_samples": ks_samples, "selection_criterion": selection_criterion,
+                        "strategy": strategy, "seed": int(seed),
                         "n_train": n_train, "n_validation": len(val),
                         "best_epoch": best_epoch,
                     },
