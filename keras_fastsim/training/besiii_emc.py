@@ -275,7 +275,8 @@ def train_besiii_gan_run(
         generator=SELECTED_GENERATOR_FILE, model=MODEL_FILE, last_generator=GENERATOR_FILE,
         best_model=BEST_MODEL_FILE if best_epoch is not None else None,
         best_epoch=best_epoch, selection_criterion=selection_criterion, epochs=int(epochs),
-        noise_dim=int(noise_dim), regressor_run=regressor_run, minibatch_reduction=minibatch_reduction,
+        noise_dim=int(noise_dim), regressor_run=regressor_run,
+        minibatch_reduction=minibatch_reduction,
         matching_weight=float(matching_weight), matching_warmup_epochs=(
             int(matching_warmup_epochs) if matching_weight > 0 else None),
         momentum_scaling=momentum_scaling, energy_ceiling=energy_ceiling, ceiling_warmup_epochs=(

@@ -404,7 +404,8 @@ def train_cepc_gan_run(
               "g_learning_rate": g_learning_rate, "beta_1": beta_1,
               "validation_fraction": validation_fraction, "ks_samples": ks_samples,
               "ks_energy_column": ks_energy_column, "ks_batch_size": ks_batch_size,
-              "selection_criterion": selection_criterion, "strategy": strategy, "seed": seed, "verbose": verbose}
+              "selection_criterion": selection_criterion, "strategy": strategy, "seed": seed,
+              "verbose": verbose}
     if mode == "memory":
         gan = train_conditional_gan(gan, hits, cond, out_dir, **kwargs)
     else:
