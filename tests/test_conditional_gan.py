@@ -521,25 +521,38 @@ def test_classifier_criterion_sees_the_conditions_the_ks_score_misses(tmp_path):
     # epoch 1: exactly the reference showers, but assigned to the wrong tracks (every KS
     # distance 0); epoch 2: 2 % too much energy, for the right tracks
     epochs = (reference[rng.permutation(n)], draw(1.02))
-    best = {}
+    best, tables = {}, {}
     for criterion in gan_training.SELECTION_CRITERIA:
+        # the momentum-bin score reads the momentum (column 0); the KS sum then has a
+        # response distance, which the other two leave out
         selector = gan_training.KSEpochSelection(
-            reference, conditions, tmp_path / criterion, n_max=None, energy_column=None,
-            criterion=criterion)
+            reference, conditions, tmp_path / criterion, n_max=None, criterion=criterion,
+            energy_column=0 if criterion == "momentum_bins" else None)
         selector.set_model(_Replay(*epochs))
         (tmp_path / criterion).mkdir()
         logs = [{}, {}]
         for epoch in range(2):
             selector.on_epoch_end(epoch, logs[epoch])
-        table = pd.read_csv(tmp_path / criterion / "ks_scores.csv")
+        tables[criterion] = table = pd.read_csv(tmp_path / criterion / "ks_scores.csv")
         best[criterion] = yaml.safe_load((tmp_path / criterion / "best_epoch.yaml").read_text())
         assert best[criterion]["criterion"] == criterion
-        assert ("classifier_auc" in logs[0]) == ("classifier_auc" in table) == (
-            criterion == "classifier_auc")
-    assert table["ks_score"][0] == 0.0 < table["ks_score"][1]
-    assert table["classifier_auc"][0] > 0.85
-    assert table["classifier_auc"][1] < 0.75
-    assert best["ks_score"]["epoch"] == 1 and best["classifier_auc"]["epoch"] == 2
+        for other in ("classifier_auc", "momentum_bins"):
+            assert (other in logs[0]) == (other in table) == (criterion == other)
+    assert tables["ks_score"]["ks_score"][0] == 0.0 < tables["ks_score"]["ks_score"][1]
+    assert tables["classifier_auc"]["classifier_auc"][0] > 0.85
+    assert tables["classifier_auc"]["classifier_auc"][1] < 0.75
+    # wrong tracks: per-bin means ~10 % off; 2 % too much energy: the mean target missed 2x
+    assert tables["momentum_bins"]["momentum_bins"][0] > 5.0
+    assert tables["momentum_bins"]["momentum_bins"][1] == pytest.approx(2.0, abs=0.3)
+    assert best["ks_score"]["epoch"] == 1
+    assert best["classifier_auc"]["epoch"] == best["momentum_bins"]["epoch"] == 2
+    # a second draw of the same model is within both targets in every bin
+    assert gan_training.epoch_momentum_bin_score(reference, draw(), momentum) < 1.0
+    with pytest.raises(ValueError, match="momentum column"):
+        gan_training.KSEpochSelection(reference, conditions, tmp_path, energy_column=None,
+                                      criterion="momentum_bins")
+    with pytest.raises(ValueError, match="Unknown `feature`"):
+        gan_training.epoch_momentum_bin_score(reference, reference, momentum, feature="E9x9")
     # resuming a run with another criterion than its earlier epochs had is refused
     selector = gan_training.KSEpochSelection(reference, conditions, tmp_path / "ks_score",
                                              n_max=None, criterion="classifier_auc")

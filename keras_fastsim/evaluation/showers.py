@@ -487,7 +487,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _default_momentum_edges(momentum: np.ndarray, n_bins: int = 5) -> np.ndarray:
+def default_momentum_edges(momentum: np.ndarray, n_bins: int = 5) -> np.ndarray:
+    """``n_bins`` equal momentum bins from the range of ``momentum`` rounded out to 0.1."""
+    momentum = np.asarray(momentum, np.float64)
     lo, hi = float(momentum.min()), float(momentum.max())
     if not hi > lo:
         return np.array([lo - 0.5, hi + 0.5])
@@ -627,7 +629,7 @@ def evaluate_showers(
             responses = (ref_f["E_total"].to_numpy(np.float64) / ref_p,
                          gen_f["E_total"].to_numpy(np.float64) / gen_p)
             response = response_summary(*responses)
-        edges = (_default_momentum_edges(ref_p) if momentum_bins is None
+        edges = (default_momentum_edges(ref_p) if momentum_bins is None
                  else metrics.check_bin_edges(momentum_bins, "momentum_bins"))
         table = momentum_bin_table(ref_f[feature], ref_p, gen_f[feature], gen_p, edges)
         _write_csv(out_dir / "momentum_bins.csv", table)

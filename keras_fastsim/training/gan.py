@@ -10,7 +10,7 @@ Output directory of :func:`train_conditional_gan`::
     checkpoints/epoch_NNN.keras   the whole GAN after every epoch
     history.csv, history.png      d_loss, g_loss, reg_loss (and val_*) per epoch
     ks_scores.csv                 KS distances per epoch (E, E3x3, E5x5, phi and Z profiles),
-                                  and the classifier AUC when it selects the epoch
+                                  and the classifier or momentum-bin score when it selects
     best_epoch.yaml               the epoch with the smallest selection score, and its scores
     best_model.keras              copy of that epoch's checkpoint
     model.keras, generator.keras  the GAN and its generator after the last epoch
@@ -53,9 +53,10 @@ KS_FEATURES: tuple[str, ...] = ("E_total", "E3x3", "E5x5", "profile_phi", "profi
 KS_FEATURES_3D: tuple[str, ...] = (*KS_FEATURES, "profile_layer")
 """Features of the KS score of 3D grids ``(n, H, W, L)``: plus the longitudinal profile."""
 
-SELECTION_CRITERIA: tuple[str, ...] = ("ks_score", "classifier_auc")
+SELECTION_CRITERIA: tuple[str, ...] = ("ks_score", "classifier_auc", "momentum_bins")
 """Scores an epoch can be selected by (smallest wins), named like their ``ks_scores.csv``
-columns: the sum of the KS distances, or the AUC of :func:`epoch_classifier_auc`."""
+columns: the sum of the KS distances, the AUC of :func:`epoch_classifier_auc`, or the
+per-momentum-bin target score of :func:`epoch_momentum_bin_score`."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -454,10 +455,57 @@ def epoch_classifier_auc(reference, generated, conditions=None, *, seed: int = 0
     return float(classifier_auc(ref_f, gen_f, seed=seed, paired=True))
 
 
-def _check_criterion(criterion: str, name: str = "criterion") -> str:
+def epoch_momentum_bin_score(reference, generated, momentum, *, feature: str = "E5x5") -> float:
+    """How far the per-momentum-bin mean and width of a feature are from the targets.
+
+    The feature (default ``E5x5``, of
+    :func:`keras_fastsim.evaluation.showers.shower_features`) is compared per momentum bin
+    (:func:`keras_fastsim.evaluation.showers.momentum_bin_table`, five equal bins over the
+    momentum range); the score is the largest of ``|mean_rel| / 0.01`` and
+    ``|width_rel| / 0.10`` over the bins (the issue's targets,
+    :data:`keras_fastsim.evaluation.showers.TARGETS`): at most 1 when every bin is within
+    both. With 10,000 validation showers the per-bin width has a statistical error of ~3 %,
+    so the score is noisy at the 0.3 level.
+
+    Args:
+        reference: ``(n, H, W[, C])`` showers or ``(n, H, W, L)`` grids.
+        generated: Showers of the same shape generated for the same momenta, row by row.
+        momentum: ``(n,)`` momenta of both samples.
+        feature: Feature of ``shower_features`` compared per bin.
+
+    Returns:
+        The score (0: the reference's means and widths in every bin).
+    """
+    from keras_fastsim.evaluation.showers import (
+        TARGETS,
+        default_momentum_edges,
+        momentum_bin_table,
+        shower_features,
+    )
+
+    momentum = np.asarray(momentum, np.float64)
+    ref_f, gen_f = shower_features(reference), shower_features(generated)
+    if feature not in ref_f.columns:
+        raise ValueError(f"Unknown `feature`; the features are {list(ref_f.columns)}. "
+                         f"Received: feature={feature!r}")
+    table = momentum_bin_table(ref_f[feature], momentum, gen_f[feature], momentum,
+                               default_momentum_edges(momentum))
+    table = table.dropna(subset=["mean_rel", "width_rel"])
+    if table.empty:
+        raise ValueError("No momentum bin has enough showers for the momentum-bin score. "
+                         f"Received: {len(momentum)} showers")
+    return float(max((table["mean_rel"].abs() / TARGETS["mean_rel"]).max(),
+                     (table["width_rel"].abs() / TARGETS["width_rel"]).max()))
+
+
+def _check_criterion(criterion: str, energy_column: int | None,
+                     name: str = "criterion") -> str:
     if criterion not in SELECTION_CRITERIA:
         raise ValueError(f"`{name}` must be one of {SELECTION_CRITERIA}. "
                          f"Received: {name}={criterion!r}")
+    if criterion == "momentum_bins" and energy_column is None:
+        raise ValueError(f"`{name}='momentum_bins'` needs the momentum column of the "
+                         "conditions (the energy column). Received: energy_column=None")
     return criterion
 
 
@@ -467,14 +515,16 @@ def _score_row(epoch: int, reference, generated, energies=None, conditions=None,
     row = {"epoch": int(epoch), **distances, "ks_score": float(sum(distances.values()))}
     if criterion == "classifier_auc":
         row["classifier_auc"] = epoch_classifier_auc(reference, generated, conditions, seed=seed)
+    elif criterion == "momentum_bins":
+        row["momentum_bins"] = epoch_momentum_bin_score(reference, generated, energies)
     return row
 
 
 def _write_best(table: pd.DataFrame, out_dir: Path, criterion: str = "ks_score") -> dict[str, Any]:
     best = table.loc[table[criterion].idxmin()]
     record = {"epoch": int(best["epoch"]), "criterion": criterion,
-              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "response", "ks_score",
-                                             "classifier_auc") if k in best.index}}
+              **{k: float(best[k]) for k in (*KS_FEATURES_3D, "response", *SELECTION_CRITERIA)
+                 if k in best.index}}
     with atomic_path(out_dir / BEST_EPOCH_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
     return record
@@ -503,8 +553,9 @@ def select_epoch_by_ks(
     Every checkpoint (a saved :class:`ConditionalGAN`) generates one shower per validation
     condition with the same ``seed``; its score is the sum of the KS distances of
     :func:`shower_ks_distances` (E_total, E3x3, E5x5, phi and Z profiles), or with
-    ``criterion="classifier_auc"`` the AUC of :func:`epoch_classifier_auc`. The best epoch
-    has the smallest score.
+    ``criterion="classifier_auc"`` the AUC of :func:`epoch_classifier_auc`, with
+    ``"momentum_bins"`` :func:`epoch_momentum_bin_score`. The best epoch has the smallest
+    score.
 
     Args:
         checkpoints: A directory of ``epoch_NNN.keras`` files or a list of ``.keras``
@@ -521,10 +572,10 @@ def select_epoch_by_ks(
 
     Returns:
         ``(best_epoch, table)``; the table has one row per checkpoint: ``epoch``,
-        ``path``, the KS distances, ``ks_score`` and (with that criterion)
-        ``classifier_auc``.
+        ``path``, the KS distances, ``ks_score`` and (with those criteria)
+        ``classifier_auc`` or ``momentum_bins``.
     """
-    _check_criterion(criterion)
+    _check_criterion(criterion, energy_column)
     if isinstance(checkpoints, (str, os.PathLike)):
         paths = sorted(Path(checkpoints).glob("epoch_*.keras"))
     else:
@@ -575,7 +626,8 @@ class KSEpochSelection(keras.callbacks.Callback):
     numbering of the ``epoch_NNN.keras`` checkpoints) by ``criterion``. With
     ``criterion="classifier_auc"`` the row and the logs also get the high-level classifier
     AUC of :func:`epoch_classifier_auc` (a few seconds per epoch for 10,000 showers), and
-    the epoch with the smallest AUC is the best.
+    the epoch with the smallest AUC is the best; likewise ``"momentum_bins"`` with
+    :func:`epoch_momentum_bin_score` (momentum from ``energy_column``).
 
     Args:
         hits: Validation showers.
@@ -596,7 +648,7 @@ class KSEpochSelection(keras.callbacks.Callback):
         super().__init__()
         if int(batch_size) < 1:
             raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
-        self.criterion = _check_criterion(criterion)
+        self.criterion = _check_criterion(criterion, energy_column)
         self.batch_size = int(batch_size)
         self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
         self.energies = _energies(self.conditions, energy_column)
@@ -623,7 +675,7 @@ class KSEpochSelection(keras.callbacks.Callback):
             table.to_csv(tmp, index=False)
         self.best = _write_best(table, self.out_dir, self.criterion)
         if logs is not None:
-            logs.update({k: row[k] for k in ("ks_score", "classifier_auc") if k in row})
+            logs.update({k: row[k] for k in SELECTION_CRITERIA if k in row})
 
 
 class _Warmup(keras.callbacks.Callback):
@@ -754,8 +806,10 @@ def train_conditional_gan(
         ks_batch_size: Generator batch size of the per-epoch KS scoring.
         selection_criterion: The epoch score that selects the best epoch, one of
             :data:`SELECTION_CRITERIA`: ``"ks_score"`` (default, the sum of the KS
-            distances) or ``"classifier_auc"`` (the high-level classifier AUC on the
-            validation showers, :func:`epoch_classifier_auc`).
+            distances), ``"classifier_auc"`` (the high-level classifier AUC on the
+            validation showers, :func:`epoch_classifier_auc`) or ``"momentum_bins"`` (the
+            E5x5 targets per momentum bin, :func:`epoch_momentum_bin_score`; needs
+            ``ks_energy_column``).
         select_epoch: Score every epoch (:class:`KSEpochSelection`) and copy the best
             checkpoint to ``best_model.keras``.
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
@@ -779,7 +833,7 @@ def train_conditional_gan(
         raise ValueError(f"`beta_1` must be in [0, 1). Received: beta_1={beta_1}")
     if not isinstance(gan, ConditionalGAN):
         raise TypeError(f"`gan` must be a ConditionalGAN. Received: gan={type(gan).__name__}")
-    _check_criterion(selection_criterion, "selection_criterion")
+    _check_criterion(selection_criterion, ks_energy_column, "selection_criterion")
     hits, cond = _as_arrays(hits, conditions)
     if train_data is None:
         train, val = split_train_validation(len(hits), validation_fraction, seed)
