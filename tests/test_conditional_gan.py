@@ -553,6 +553,10 @@ def test_classifier_criterion_sees_the_conditions_the_ks_score_misses(tmp_path):
                                       criterion="momentum_bins")
     with pytest.raises(ValueError, match="Unknown `feature`"):
         gan_training.epoch_momentum_bin_score(reference, reference, momentum, feature="E9x9")
+    with pytest.raises(ValueError, match="one value per shower"):
+        gan_training.epoch_momentum_bin_score(reference, reference, momentum[:10])
+    with pytest.raises(ValueError, match="same shape"):
+        gan_training.epoch_momentum_bin_score(reference, reference[:10], momentum)
     # resuming a run with another criterion than its earlier epochs had is refused
     selector = gan_training.KSEpochSelection(reference, conditions, tmp_path / "ks_score",
                                              n_max=None, criterion="classifier_auc")

@@ -417,6 +417,20 @@ def shower_ks_distances(reference, generated, energies=None) -> dict[str, float]
     return out
 
 
+def _paired_features(reference, generated, score: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``shower_features`` of both samples, which must pair up row by row."""
+    from keras_fastsim.evaluation.showers import shower_features
+
+    reference, generated = np.asarray(reference), np.asarray(generated)
+    if reference.shape != generated.shape:
+        raise ValueError(
+            f"The {score} score needs reference and generated showers of the same shape "
+            f"(one generated shower per reference condition). Received: {reference.shape} "
+            f"and {generated.shape}"
+        )
+    return shower_features(reference), shower_features(generated)
+
+
 def epoch_classifier_auc(reference, generated, conditions=None, *, seed: int = 0) -> float:
     """AUC of a classifier telling generated from reference showers on high-level features.
 
@@ -438,16 +452,8 @@ def epoch_classifier_auc(reference, generated, conditions=None, *, seed: int = 0
         The ROC AUC (0.5: indistinguishable).
     """
     from keras_fastsim.evaluation.metrics import classifier_auc
-    from keras_fastsim.evaluation.showers import shower_features
 
-    reference, generated = np.asarray(reference), np.asarray(generated)
-    if reference.shape != generated.shape:
-        raise ValueError(
-            "The classifier score needs reference and generated showers of the same shape "
-            f"(one generated shower per reference condition). Received: {reference.shape} "
-            f"and {generated.shape}"
-        )
-    ref_f, gen_f = shower_features(reference), shower_features(generated)
+    ref_f, gen_f = _paired_features(reference, generated, "classifier")
     if conditions is not None:
         conditions = np.asarray(conditions, dtype=np.float64).reshape(len(reference), -1)
         cond = pd.DataFrame(conditions, columns=[f"cond_{i}" for i in range(conditions.shape[1])])
@@ -480,11 +486,13 @@ def epoch_momentum_bin_score(reference, generated, momentum, *, feature: str = "
         TARGETS,
         default_momentum_edges,
         momentum_bin_table,
-        shower_features,
     )
 
+    ref_f, gen_f = _paired_features(reference, generated, "momentum-bin")
     momentum = np.asarray(momentum, np.float64)
-    ref_f, gen_f = shower_features(reference), shower_features(generated)
+    if momentum.shape != (len(ref_f),):
+        raise ValueError(f"`momentum` must hold one value per shower ({len(ref_f)}). "
+                         f"Received: momentum.shape={momentum.shape}")
     if feature not in ref_f.columns:
         raise ValueError(f"Unknown `feature`; the features are {list(ref_f.columns)}. "
                          f"Received: feature={feature!r}")
