@@ -586,6 +586,14 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     manifest = yaml.safe_load((tmp_path / "run.json").read_text())
     assert manifest["selection_criterion"] == "classifier_auc"
     assert manifest["best_epoch"] == best["epoch"]
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert config["model"]["minibatch_reduction"] == "mean"  # the network settings too
+    assert config["model"]["energy_ceiling"] is None
+    with pytest.raises(ValueError, match=r"model\.minibatch_reduction: 'mean' -> 'sum'"):
+        train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=3,
+                             batch_size=64, validation_fraction=0.25, ks_samples=None,
+                             selection_criterion="classifier_auc", minibatch_reduction="sum",
+                             verbose=0)
 
 
 def test_response_ks_sees_the_resolution_at_fixed_energy():
@@ -612,3 +620,53 @@ def test_ks_distances_of_3d_grids_include_the_longitudinal_profile():
     assert deeper["profile_layer"] > 0.3
     assert deeper["E_total"] == 0.0 and deeper["profile_phi"] == 0.0
 
+
+
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_rerun_continues_a_finished_training_with_its_optimizer_state(tmp_path, showers,
+                                                                      strategy):
+    hits, conditions = showers
+
+    def train(epochs, **kwargs):
+        settings = {"batch_size": 64, "validation_fraction": 0.25, "ks_samples": 64,
+                    "strategy": strategy} | kwargs
+        return gan_training.train_conditional_gan(
+            _tiny_gan(), hits, conditions, tmp_path, epochs=epochs, verbose=0, **settings)
+
+    first = train(1)
+    assert (tmp_path / "backup").is_dir()  # kept, so that the run can go on
+    assert int(first.d_optimizer.iterations.numpy()) == 3
+    first_weights = _weights(first.generator)
+
+    more = train(3)  # the fresh GAN passed in is replaced by the run's state
+    assert int(more.d_optimizer.iterations.numpy()) == 9
+    assert int(more.g_optimizer.iterations.numpy()) == 18
+    assert any(not np.array_equal(a, b) for a, b in zip(first_weights, _weights(more.generator)))
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0, 1, 2]
+    assert list(pd.read_csv(tmp_path / "ks_scores.csv")["epoch"]) == [1, 2, 3]
+    assert (tmp_path / "checkpoints" / "epoch_003.keras").exists()
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert config["training"]["epochs"] == 3 and config["training"]["best_epoch"] in (1, 2, 3)
+
+    again = train(3)  # nothing left to train: the run's final state
+    assert int(again.d_optimizer.iterations.numpy()) == 9
+    # the noise seed state is not in the backup: a resumed training reseeds it by its start
+    # epoch instead of drawing the noise of its first epochs again
+    def seed_of(gan):
+        return int(keras.ops.convert_to_numpy(gan.seed_generator.state)[0])
+
+    assert seed_of(first) == seed_of(_tiny_gan())
+    assert len({seed_of(first), seed_of(more), seed_of(again)}) == 3
+    for a, b in zip(_weights(more.generator), _weights(again.generator)):
+        np.testing.assert_array_equal(a, b)
+    assert len(pd.read_csv(tmp_path / "ks_scores.csv")) == 3
+
+    with pytest.raises(ValueError, match="finished 3 epochs"):
+        train(2)
+    with pytest.raises(ValueError, match=r"training\.batch_size: 64 -> 32"):
+        train(4, batch_size=32)
+    with pytest.raises(ValueError, match=r"model\.noise_dim: 4 -> 5"):
+        gan_training.train_conditional_gan(
+            _tiny_gan(noise_dim=5), hits, conditions, tmp_path, epochs=4, batch_size=64,
+            validation_fraction=0.25, ks_samples=64, strategy=strategy, verbose=0)
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0, 1, 2]  # untouched

@@ -268,6 +268,19 @@ def train_besiii_gan_run(
         validation_fraction=validation_fraction, ks_samples=ks_samples,
         selection_criterion=selection_criterion, strategy=strategy, seed=seed, verbose=verbose,
         extra_callbacks=schedules or None,
+        model_settings={
+            "matching_weight": float(matching_weight), "matching_loss": matching_loss,
+            "matching_momentum_scale": float(matching_momentum_scale),
+            "matching_warmup_epochs": int(matching_warmup_epochs),
+            "minibatch_reduction": minibatch_reduction,
+            "response_center": float(response_center), "response_scale": float(response_scale),
+            "response_powers": int(response_powers), "response_clip": response_clip,
+            "momentum_terms": int(momentum_terms), "momentum_center": float(momentum_center),
+            "momentum_scale": float(momentum_scale), "momentum_scaling": momentum_scaling,
+            "energy_ceiling": energy_ceiling, "ceiling_sharpness": float(ceiling_sharpness),
+            "ceiling_penalty_weight": float(ceiling_penalty_weight),
+            "ceiling_warmup_epochs": int(ceiling_warmup_epochs),
+        },
     )
     best_epoch = save_selected_generator(gan, out_dir, _register_layers)
     update_manifest(

@@ -405,7 +405,12 @@ def train_cepc_gan_run(
               "validation_fraction": validation_fraction, "ks_samples": ks_samples,
               "ks_energy_column": ks_energy_column, "ks_batch_size": ks_batch_size,
               "selection_criterion": selection_criterion, "strategy": strategy, "seed": seed,
-              "verbose": verbose}
+              "verbose": verbose,
+              "model_settings": {"grid": [int(g) for g in grid], "minibatch_kernels": int(minibatch_kernels),
+                                 "minibatch_reduction": minibatch_reduction,
+                                 "energy_features": bool(energy_features),
+                                 "conditional": bool(conditional),
+                                 "max_showers": None if max_showers is None else int(max_showers)}}
     if mode == "memory":
         gan = train_conditional_gan(gan, hits, cond, out_dir, **kwargs)
     else:

@@ -17,7 +17,14 @@ Output directory of :func:`train_conditional_gan`::
     config.yaml                   training settings
 
 Rerunning an interrupted call with the same ``out_dir`` resumes from the last finished epoch
-(``BackupAndRestore``, see :func:`keras_fastsim.training.fit.fit_with_checkpoints`).
+(``BackupAndRestore``, see :func:`keras_fastsim.training.fit.fit_with_checkpoints`). The backup
+is kept when training completes, so a rerun with a larger ``epochs`` continues a finished run
+for the extra epochs (weights, optimizer states, warm-up schedules and the epoch scores of the
+earlier epochs carried on; the noise and the shuffling of the training showers continue from
+streams seeded by ``seed`` and the epoch, not replaying those of the first epochs) and a rerun
+with the same ``epochs`` only rewrites the outputs.
+A rerun must keep every other setting of the run's ``config.yaml`` (a ``ValueError`` names
+those that differ); a directory without ``backup/`` starts a new training.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +43,12 @@ import yaml
 
 from keras_fastsim.io.atomic import atomic_path
 from keras_fastsim.models.conditional_gan import ConditionalGAN
-from keras_fastsim.training.fit import CHECKPOINT_DIR, fit_with_checkpoints
+from keras_fastsim.training.fit import (
+    BACKUP_DIR,
+    CHECKPOINT_DIR,
+    finished_epochs,
+    fit_with_checkpoints,
+)
 from keras_fastsim.training.strategy import get_strategy
 
 MODEL_FILE = "model.keras"
@@ -766,6 +778,75 @@ class MatchingWarmup(_Warmup):
 # GAN
 # ------------------------------------------------------------------------------------------
 
+_RERUN_MAY_CHANGE = frozenset({"epochs", "best_epoch", "strategy"})
+
+
+def _resumed_seed(seed: int, epoch: int) -> int:
+    """The seed of a random stream restarted after ``epoch`` finished epochs (``seed`` at 0)."""
+    if not epoch:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed) % 2**32, int(epoch)]).generate_state(1)[0]
+               % 2**31)
+
+
+class _ResumedNoise(keras.callbacks.Callback):
+    """Reseeds the GAN's noise ``SeedGenerator``s of a resumed training by its start epoch.
+
+    Their states are not in the ``BackupAndRestore`` backup: restored as built, a resumed
+    training would draw the noise of its first epochs again.
+    """
+
+    def __init__(self, start_epoch: int):
+        super().__init__()
+        self.start_epoch = int(start_epoch)
+
+    def on_train_begin(self, logs=None):
+        if not self.start_epoch:
+            return
+        for generator in (self.model.seed_generator, self.model.val_seed_generator):
+            state = keras.ops.convert_to_numpy(generator.state)
+            generator.state.assign(np.array(
+                [_resumed_seed(int(state[0]), self.start_epoch), 0], dtype=state.dtype))
+
+
+def _run_config(gan: ConditionalGAN, model_settings: Mapping[str, Any] | None,
+                training: dict[str, Any]) -> dict[str, Any]:
+    """The ``config.yaml`` content, as it reads back from YAML."""
+    model = {"noise_dim": gan.noise_dim, "generator_steps": gan.generator_steps,
+             "regression_weight": gan.regression_weight, "regressor": gan.regressor is not None}
+    config = {"model": model | dict(model_settings or {}), "training": training}
+    try:
+        return yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+    except yaml.YAMLError as err:
+        raise ValueError(f"`model_settings` must hold plain values. Received: {model_settings}"
+                         ) from err
+
+
+def _write_config(out_dir: Path, config: dict[str, Any]) -> None:
+    with atomic_path(out_dir / CONFIG_FILE) as tmp:
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _check_same_run(out_dir: Path, config: dict[str, Any]) -> None:
+    """Refuses to resume or continue the run in ``out_dir`` with other settings."""
+    path = out_dir / CONFIG_FILE
+    if not path.is_file():  # interrupted before its settings were written
+        return
+    old = yaml.safe_load(path.read_text()) or {}
+    changed = [
+        f"{section}.{key}: {old[section][key]!r} -> {value!r}"
+        for section, values in config.items() for key, value in values.items()
+        if key not in _RERUN_MAY_CHANGE and key in old.get(section, {})
+        and old[section][key] != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{out_dir} holds a training with other settings ({'; '.join(changed)}). A rerun "
+            "into it resumes or continues that training, where only `epochs` may grow; train "
+            "into a new directory instead."
+        )
+
+
 
 def train_conditional_gan(
     gan: ConditionalGAN,
@@ -789,6 +870,7 @@ def train_conditional_gan(
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
     train_data=None,
+    model_settings: Mapping[str, Any] | None = None,
 ) -> ConditionalGAN:
     """Trains a :class:`ConditionalGAN` with checkpoints, resume and KS epoch selection.
 
@@ -829,6 +911,8 @@ def train_conditional_gan(
             :class:`keras_fastsim.io.shower_stream.HDF5ShowerDataset`). With it, ``hits``
             and ``conditions`` are the validation showers only (validation losses and KS
             scores) and ``validation_fraction`` is not used.
+        model_settings: Settings the GAN was built with (plain values), recorded in the
+            ``model`` section of ``config.yaml`` beside the GAN's own and checked on a rerun.
 
     Returns:
         The GAN after the last epoch (a copy living in the strategy's scope when
@@ -859,10 +943,21 @@ def train_conditional_gan(
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    resuming = (out_dir / "backup").exists()
-    if not resuming:
+    config = _run_config(gan, model_settings, {
+        "epochs": int(epochs), "batch_size": int(batch_size),
+        "d_learning_rate": float(d_learning_rate), "g_learning_rate": float(g_learning_rate),
+        "beta_1": float(beta_1), "validation_fraction": float(validation_fraction),
+        "ks_samples": ks_samples, "selection_criterion": selection_criterion,
+        "strategy": strategy, "seed": int(seed), "n_train": n_train, "n_validation": len(val),
+        "best_epoch": None,
+    })
+    start_epoch = finished_epochs(out_dir)
+    if (out_dir / BACKUP_DIR).exists():
+        _check_same_run(out_dir, config)
+    else:
         (out_dir / KS_CSV).unlink(missing_ok=True)
         (out_dir / BEST_EPOCH_FILE).unlink(missing_ok=True)
+    _write_config(out_dir, config)
 
     keras.utils.set_random_seed(seed)
     with dist.scope():
@@ -873,11 +968,11 @@ def train_conditional_gan(
         )
     train_ds = (train_data if train_data is not None else
                 shower_dataset((hits[train], cond[train]), batch_size=batch_size, shuffle=True,
-                               seed=seed))
+                               seed=_resumed_seed(seed, start_epoch)))
     val_batch = min(int(batch_size), len(val) // replicas * replicas)
     val_ds = (shower_dataset((hits[val], cond[val]), batch_size=val_batch, shuffle=False)
               if val_batch > 0 else None)
-    callbacks: list[keras.callbacks.Callback] = []
+    callbacks: list[keras.callbacks.Callback] = [_ResumedNoise(start_epoch)]
     selector = None
     if select_epoch and len(val):
         selector = KSEpochSelection(hits[val], cond[val], out_dir, seed=seed, n_max=ks_samples,
@@ -886,7 +981,7 @@ def train_conditional_gan(
         callbacks.append(selector)
     callbacks.extend(extra_callbacks or [])
     fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
-                         extra_callbacks=callbacks, verbose=verbose)
+                         extra_callbacks=callbacks, verbose=verbose, keep_backup=True)
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         gan.save(tmp)
     with atomic_path(out_dir / GENERATOR_FILE) as tmp:
@@ -898,28 +993,6 @@ def train_conditional_gan(
         if best_path.exists():
             with atomic_path(out_dir / BEST_MODEL_FILE) as tmp:
                 shutil.copyfile(best_path, tmp)
-    with atomic_path(out_dir / CONFIG_FILE) as tmp:
-        tmp.write_text(
-            yaml.safe_dump(
-                {
-                    "model": {
-                        "noise_dim": gan.noise_dim,
-                        "generator_steps": gan.generator_steps,
-                        "regression_weight": gan.regression_weight,
-                        "regressor": gan.regressor is not None,
-                    },
-                    "training": {
-                        "epochs": int(epochs), "batch_size": int(batch_size),
-                        "d_learning_rate": float(d_learning_rate),
-                        "g_learning_rate": float(g_learning_rate), "beta_1": float(beta_1),
-                        "validation_fraction": float(validation_fraction),
-                        "ks_samples": ks_samples, "selection_criterion": selection_criterion,
-                        "strategy": strategy, "seed": int(seed),
-                        "n_train": n_train, "n_validation": len(val),
-                        "best_epoch": best_epoch,
-                    },
-                },
-                sort_keys=False,
-            )
-        )
+    config["training"]["best_epoch"] = best_epoch
+    _write_config(out_dir, config)
     return gan
