@@ -5,7 +5,8 @@ Steps (each kept when its output exists, so a rerun resumes):
 1. reference showers (:func:`keras_fastsim.reference.calorimeter.generate_besiii_emc`): a
    training file and an independent held-out test file (HDF5, authors' layout);
 2. regressor pretraining (``besiii-emc-regressor`` run, resolution plot);
-3. GAN training with the frozen regressor, KS epoch selection (``besiii-emc-gan`` run);
+3. GAN training with the frozen regressor, KS epoch selection (``besiii-emc-gan`` run); a
+   finished run is continued when ``--epochs`` asks for more epochs than it has;
 4. evaluation of the selected generator on the held-out showers' conditions
    (:func:`keras_fastsim.evaluation.showers.evaluate_showers`): metrics.json, report.md and
    the figures, written into ``--figures`` (default ``docs/besiii_emc``).
@@ -38,6 +39,7 @@ from keras_fastsim.training.besiii_emc import (
     train_besiii_regressor_run,
 )
 from keras_fastsim.training.config import load_config, merge_config
+from keras_fastsim.training.shower_runs import trained_epochs
 
 
 def _log(timings: dict, key: str, start: float, path: Path) -> None:
@@ -108,11 +110,13 @@ def main() -> None:
 
     # 3. GAN
     gan_dir = out / "gan"
-    if not (gan_dir / "run.json").exists():
+    done = trained_epochs(gan_dir)
+    if done != config["training"]["epochs"]:  # new, or continued for more epochs
         start = time.time()
         train_besiii_gan_run(hits, cond, gan_dir, regressor=reg_dir, verbose=2,
                              **config["model"], **config["training"])
-        _log(timings, "gan", start, timing_path)
+        _log(timings, "gan" if done is None else f"gan_epochs_{done}_to_"
+             f"{config['training']['epochs']}", start, timing_path)
     for name in ("history.png", "ks_scores.csv", "best_epoch.yaml"):
         if (gan_dir / name).exists():
             shutil.copyfile(gan_dir / name, figures / f"gan_{name}")

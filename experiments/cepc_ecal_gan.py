@@ -5,7 +5,8 @@ Steps (each kept when its output exists, so a rerun resumes):
 1. reference photon showers (:func:`keras_fastsim.reference.calorimeter.generate_cepc_ecal`):
    a training file and an independent held-out test file (HDF5, authors' layout);
 2. regressor pretraining (``cepc-ecal-regressor`` run, resolution plot);
-3. GAN training with the frozen regressor, KS epoch selection (``cepc-ecal-gan`` run);
+3. GAN training with the frozen regressor, KS epoch selection (``cepc-ecal-gan`` run); a
+   finished run is continued when ``--epochs`` asks for more epochs than it has;
 4. evaluation of the selected generator on the held-out showers' conditions
    (:func:`keras_fastsim.evaluation.cepc_ecal.evaluate_cepc_run`): metrics.json, report.md and
    the figures, written into ``--figures`` (default ``docs/cepc_ecal``);
@@ -41,6 +42,7 @@ from keras_fastsim.training.cepc_ecal import (
     train_cepc_regressor_run,
 )
 from keras_fastsim.training.config import load_config, merge_config
+from keras_fastsim.training.shower_runs import trained_epochs
 
 TINY = {"n_train": 2000, "n_test": 600, "regressor_epochs": 3, "regressor_batch_size": 32,
         "epochs": 2, "batch_size": 32, "ks_samples": 200}
@@ -132,11 +134,13 @@ def main() -> None:
 
     # 3. GAN
     gan_dir = out / "gan"
-    if not (gan_dir / "run.json").exists():
+    done = trained_epochs(gan_dir)
+    if done != config["training"]["epochs"]:  # new, or continued for more epochs
         start = time.time()
         train_cepc_gan_run(train_file, gan_dir, regressor=reg_dir, verbose=2,
                            **config["model"], **config["training"])
-        _log(timings, "gan", start, timing_path)
+        _log(timings, "gan" if done is None else f"gan_epochs_{done}_to_"
+             f"{config['training']['epochs']}", start, timing_path)
     for name in ("history.png", "ks_scores.csv", "best_epoch.yaml"):
         if (gan_dir / name).exists():
             shutil.copyfile(gan_dir / name, figures / f"gan_{name}")

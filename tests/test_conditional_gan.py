@@ -25,6 +25,7 @@ from keras_fastsim.models.conditional_gan import ConditionalGAN
 from keras_fastsim.reference.calorimeter import generate_besiii_emc
 from keras_fastsim.training import gan as gan_training
 from keras_fastsim.training.besiii_emc import train_besiii_gan_run
+from keras_fastsim.training.shower_runs import trained_epochs
 
 
 @pytest.fixture(scope="module")
@@ -586,6 +587,7 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     manifest = yaml.safe_load((tmp_path / "run.json").read_text())
     assert manifest["selection_criterion"] == "classifier_auc"
     assert manifest["best_epoch"] == best["epoch"]
+    assert trained_epochs(tmp_path) == 2 and trained_epochs(tmp_path / "bad") is None
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert config["model"]["minibatch_reduction"] == "mean"  # the network settings too
     assert config["model"]["energy_ceiling"] is None

@@ -9,7 +9,8 @@ sizes; everything here is experiment-independent:
   ``.parquet`` / ``.csv`` table;
 - :func:`generate_seeded`: one shower per condition row, reproducible from a seed;
 - :func:`save_selected_generator`: after :func:`keras_fastsim.training.gan.train_conditional_gan`,
-  the generator of the epoch chosen by the KS distances (else of the last epoch).
+  the generator of the epoch chosen by the KS distances (else of the last epoch);
+- :func:`trained_epochs`: the epochs a finished GAN run was trained for (to continue it).
 
 Generation noise
 ================
@@ -225,6 +226,20 @@ def save_selected_generator(
     with atomic_path(out_dir / SELECTED_GENERATOR_FILE) as tmp:
         generator.save(tmp)
     return best_epoch
+
+
+def trained_epochs(run_dir: str | os.PathLike) -> int | None:
+    """The epochs of the finished GAN run in ``run_dir`` (its ``run.json``), ``None`` if none.
+
+    A run asked for more epochs than this is continued by rerunning its training into the
+    same directory (:func:`keras_fastsim.training.gan.train_conditional_gan`).
+    """
+    from keras_fastsim.runs import RUN_FILE, read_manifest
+
+    if not (Path(run_dir) / RUN_FILE).is_file():
+        return None
+    epochs = read_manifest(run_dir).get("epochs")
+    return None if epochs is None else int(epochs)
 
 
 def load_generator(
