@@ -12,6 +12,7 @@ from keras_fastsim.evaluation.showers import (
     cell_energies,
     compare_features,
     evaluate_showers,
+    feature_groups,
     momentum_bin_table,
     profiles,
     response_summary,
@@ -199,3 +200,32 @@ def test_bad_inputs(tmp_path, rng):
     with pytest.raises(ShowerEvaluationError, match="no showers"):
         shower_features(np.zeros((0, 11, 11, 1)))
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_feature_groups_of_2d_and_3d_features(rng):
+    groups = feature_groups(shower_features(_toy_showers(rng, 5)[0]).columns)
+    assert groups == {"energies": ["E_total", "E3x3", "E5x5", "E_max"],
+                      "centroids": ["centroid_phi", "centroid_z"],
+                      "widths": ["E3x3_over_E5x5", "rms_phi", "rms_z", "second_moment"],
+                      "hit count": ["n_hit", "sparsity"]}
+    columns = shower_features(rng.random((4, 7, 7, 5))).columns
+    assert feature_groups(["cond_Mom", *columns])["centroids"] == [
+        "centroid_z", "centroid_y", "centroid_layer"]
+    grouped = [c for cols in feature_groups(["cond_Mom", *columns]).values() for c in cols]
+    assert "cond_Mom" not in grouped and len(grouped) == len(columns)
+
+
+def test_group_aucs_see_features_assigned_to_the_wrong_conditions(tmp_path, rng):
+    """The reference showers themselves, shuffled against their conditions: every feature's
+    distribution is exact, only its dependence on the momentum is lost."""
+    ref, cond = _toy_showers(rng, 1500)
+    shuffled = ref[np.random.default_rng(4).permutation(len(ref))]
+    m = evaluate_showers(ref, cond, shuffled, tmp_path, seed=1, plots=False)
+    clf = m["classifier"]
+    assert clf["high_level_auc"] > 0.8  # the energy no longer follows Mom
+    assert clf["high_level_auc_without_conditions"] < 0.6
+    energies = clf["groups"]["energies"]
+    assert energies["auc_with_conditions"] > 0.8 and energies["auc_without_conditions"] < 0.6
+    assert clf["groups"]["widths"]["auc_with_conditions"] < 0.6  # widths do not depend on Mom
+    report = (tmp_path / "report.md").read_text()
+    assert "| energies | E_total, E3x3, E5x5, E_max |" in report

@@ -24,9 +24,11 @@ measure, :func:`keras_fastsim.evaluation.metrics.separation_power`), Wasserstein
 distances; the mean and width of ``E5x5`` per momentum bin for reference and generated
 showers and their relative differences; a classifier AUC (reference vs generated,
 :func:`keras_fastsim.evaluation.metrics.classifier_auc`) on the high-level features (with the
-conditions) and on the raw cells (``log1p(E / 1 MeV)``). When both samples share their
-conditions row by row (generated showers simulate the reference's conditions), the classifier
-keeps each pair on one side of its train/test split (``paired=True``).
+conditions) and on the raw cells (``log1p(E / 1 MeV)``), and, to show what it separates on,
+per group of high-level features (:func:`feature_groups`) with and without the conditions.
+When both samples share their conditions row by row (generated showers simulate the
+reference's conditions), the classifier keeps each pair on one side of its train/test split
+(``paired=True``).
 
 Example:
     >>> hits, cond = read_besiii_emc("test.h5")
@@ -60,6 +62,7 @@ __all__ = [
     "classifier_scores",
     "compare_features",
     "evaluate_showers",
+    "feature_groups",
     "headline",
     "momentum_bin_table",
     "profiles",
@@ -76,6 +79,10 @@ CELL_ENERGY_SCALE_GEV = 1e-3
 TARGETS: dict[str, float] = {"mean_rel": 0.01, "width_rel": 0.10, "high_level_auc": 0.75}
 """The issue's fidelity targets: |mean E5x5 diff| < 1 %, |width diff| < 10 % per momentum bin,
 classifier AUC on high-level features < 0.75."""
+
+
+CONDITION_PREFIX = "cond_"
+"""Prefix of the condition columns beside the features in the classifier's input."""
 
 
 class ShowerEvaluationError(ValueError):
@@ -431,6 +438,29 @@ def _std_rel_error(x: np.ndarray) -> float:
     return math.sqrt(max(float(np.mean(centred**4)) / var**2 - 1.0, 0.0) / (4 * len(x)))
 
 
+def feature_groups(columns: Sequence[str]) -> dict[str, list[str]]:
+    """The columns of :func:`shower_features` by what they describe.
+
+    ``energies`` (``E_total``, ``E{k}x{k}``, ``E_max``), ``centroids`` (``centroid_*``),
+    ``widths`` (``rms_*``, ``second_moment``, ``E3x3_over_E5x5``) and ``hit count``
+    (``n_hit``, ``sparsity``); other columns (e.g. the conditions) are left out, and so are
+    empty groups.
+    """
+    groups: dict[str, list[str]] = {"energies": [], "centroids": [], "widths": [],
+                                    "hit count": []}
+    for column in columns:
+        if column.startswith("centroid_"):
+            groups["centroids"].append(column)
+        elif column.startswith("rms_") or column in ("second_moment", "E3x3_over_E5x5"):
+            groups["widths"].append(column)
+        elif column in ("n_hit", "sparsity"):
+            groups["hit count"].append(column)
+        elif column in ("E_total", "E_max") or (
+                column.startswith("E") and column[1:].replace("x", "", 1).isdigit()):
+            groups["energies"].append(column)
+    return {name: cols for name, cols in groups.items() if cols}
+
+
 def classifier_scores(
     ref_features: pd.DataFrame,
     gen_features: pd.DataFrame,
@@ -441,18 +471,39 @@ def classifier_scores(
     seed: int = 0,
     max_samples: int = 100_000,
     max_cells: int = 4096,
+    groups: bool = True,
 ) -> dict[str, Any]:
     """Classifier AUCs, reference vs generated: high-level features and raw cells.
 
     The raw-cell classifier sees ``log1p(E / 1 MeV)`` of every cell; grids with more than
     ``max_cells`` cells are summed over their last axis first (3D grids: per-layer
     projections) to bound the cost, which the result records under ``cells_input``.
+
+    With ``groups`` the high-level classifier is also trained on each group of
+    :func:`feature_groups` alone, with the condition columns (those named
+    ``cond_*``) and without, and on all features without the conditions (under
+    ``high_level_auc_without_conditions`` and ``groups``): a group whose AUC rises with the
+    conditions is wrong in how it depends on them, not in its overall distribution.
     """
     out: dict[str, Any] = {"paired": bool(paired)}
-    out["high_level_auc"] = metrics.classifier_auc(
-        ref_features, gen_features, seed=seed, paired=paired, max_samples=max_samples
-    )
+
+    def auc(columns: Sequence[str]) -> float:
+        return metrics.classifier_auc(ref_features[list(columns)], gen_features[list(columns)],
+                                      seed=seed, paired=paired, max_samples=max_samples)
+
+    out["high_level_auc"] = auc(ref_features.columns)
     out["high_level_features"] = list(ref_features.columns)
+    if groups:
+        conditions = [c for c in ref_features.columns if c.startswith(CONDITION_PREFIX)]
+        features = [c for c in ref_features.columns if c not in conditions]
+        if conditions:
+            out["high_level_auc_without_conditions"] = auc(features)
+        out["groups"] = {
+            name: {"features": cols,
+                   "auc_with_conditions": auc(conditions + cols) if conditions else None,
+                   "auc_without_conditions": auc(cols)}
+            for name, cols in feature_groups(features).items()
+        }
     if ref_grid is not None and gen_grid is not None:
         a, b = ref_grid, gen_grid
         what = "all cells"
@@ -655,8 +706,8 @@ def evaluate_showers(
     if classifier:
         hl_ref, hl_gen = ref_f, gen_f
         if ref_cond is not None:
-            hl_ref = pd.concat([ref_cond.add_prefix("cond_"), ref_f], axis=1)
-            hl_gen = pd.concat([gen_cond.add_prefix("cond_"), gen_f], axis=1)
+            hl_ref = pd.concat([ref_cond.add_prefix(CONDITION_PREFIX), ref_f], axis=1)
+            hl_gen = pd.concat([gen_cond.add_prefix(CONDITION_PREFIX), gen_f], axis=1)
         scores = classifier_scores(
             hl_ref, hl_gen, ref, gen, paired=paired, seed=seed,
             max_samples=classifier_max_samples,
@@ -761,10 +812,23 @@ def _report_markdown(result: Mapping[str, Any], figures: Mapping[str, str]) -> s
                   f"- AUC on high-level features (with conditions): "
                   f"**{clf['high_level_auc']:.4f}** (target < {goals['high_level_auc']}; "
                   f"{'met' if clf['high_level_within_target'] else 'not met'})"]
+        if clf.get("high_level_auc_without_conditions") is not None:
+            lines.append(f"- the same without the conditions: "
+                         f"{clf['high_level_auc_without_conditions']:.4f}")
         if clf.get("cells_auc") is not None:
             lines.append(f"- AUC on raw cells ({clf['cells_input']}): **{clf['cells_auc']:.4f}**")
         lines += ["- 0.5 = indistinguishable; CaloChallenge 2022: best flows/diffusion ~0.53-0.63, "
                   "GANs ~0.93 (low-level).", ""]
+        if clf.get("groups"):
+            lines += ["What the high-level classifier separates on: the same classifier on each "
+                      "feature group alone (a group whose AUC rises with the conditions depends "
+                      "on them wrongly).", "",
+                      "| feature group | features | AUC with conditions | AUC without |",
+                      "|---|---|---|---|"]
+            lines += [f"| {name} | {', '.join(g['features'])} | "
+                      f"{_fmt(g['auc_with_conditions'])} | {_fmt(g['auc_without_conditions'])} |"
+                      for name, g in clf["groups"].items()]
+            lines.append("")
     lines += ["## Per-feature distances", "",
               "| feature | mean ref | mean gen | std ref | std gen | separation power | W1 "
               "| W1/std | KS |", "|---|---|---|---|---|---|---|---|---|"]
