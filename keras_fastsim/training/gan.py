@@ -834,10 +834,11 @@ def _check_same_run(out_dir: Path, config: dict[str, Any]) -> None:
         return
     old = yaml.safe_load(path.read_text()) or {}
     changed = [
-        f"{section}.{key}: {old[section][key]!r} -> {value!r}"
-        for section, values in config.items() for key, value in values.items()
-        if key not in _RERUN_MAY_CHANGE and key in old.get(section, {})
-        and old[section][key] != value
+        f"{section}.{key}: {earlier[key]!r} -> {value!r}"
+        for section, values in config.items()
+        for earlier in [old.get(section) or {}]
+        for key, value in values.items()
+        if key not in _RERUN_MAY_CHANGE and key in earlier and earlier[key] != value
     ]
     if changed:
         raise ValueError(
@@ -845,7 +846,6 @@ def _check_same_run(out_dir: Path, config: dict[str, Any]) -> None:
             "into it resumes or continues that training, where only `epochs` may grow; train "
             "into a new directory instead."
         )
-
 
 
 def train_conditional_gan(
