@@ -12,6 +12,7 @@ import yaml
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.besiii_emc import (
     BESIII_CONDITION_SPLIT,
@@ -129,6 +130,12 @@ def test_discriminator_and_regressor_layers_as_slides():
     (features,) = _layers(coupled, ShowerFeatures)
     assert (features.momentum_terms, features.momentum_center) == (2, 1.5)
     assert coupled.get_layer("p_real").kernel.shape[0] == dense.kernel.shape[0] + 2
+    with_moments = build_besiii_discriminator(moment_features=True)
+    (moments,) = _layers(with_moments, ShowerMomentFeatures)
+    assert moments.name == "moments" and len(moments.condition_scale) == 6
+    assert with_moments.get_layer("p_real").kernel.shape[0] == (
+        disc.get_layer("p_real").kernel.shape[0] + 8 + 4 * 6)
+    assert "ShowerMomentFeatures" in _summary(with_moments)
 
     reg = build_besiii_regressor()
     convs = _layers(reg, keras.layers.Conv2D)
@@ -207,7 +214,7 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
                                                  "response_powers": 2, "response_clip": 4.0,
-                                                 "momentum_terms": 2},
+                                                 "momentum_terms": 2, "moment_features": True},
                            matching_weight=0.5, matching_loss="mmd", matching_momentum_scale=0.05)
     assert not gan.regressor.trainable
     config = gan.get_config()
@@ -575,9 +582,11 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     with pytest.raises(ValueError, match="selection_criterion"):
         train_besiii_gan_run(hits, conditions, tmp_path / "bad", regressor=None,
                              selection_criterion="auc", epochs=1, batch_size=64)
-    train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=2,
-                         batch_size=64, validation_fraction=0.25, ks_samples=None,
-                         selection_criterion="classifier_auc", verbose=0)
+    gan = train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8,
+                               epochs=2, batch_size=64, validation_fraction=0.25,
+                               ks_samples=None, selection_criterion="classifier_auc",
+                               moment_features=True, verbose=0)
+    assert isinstance(gan.discriminator.get_layer("moments"), ShowerMomentFeatures)
     table = pd.read_csv(tmp_path / "ks_scores.csv")
     assert list(table["epoch"]) == [1, 2]
     assert table["classifier_auc"].between(0.0, 1.0).all()
@@ -591,11 +600,12 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert config["model"]["minibatch_reduction"] == "mean"  # the network settings too
     assert config["model"]["energy_ceiling"] is None
+    assert config["model"]["moment_features"] is True
     with pytest.raises(ValueError, match=r"model\.minibatch_reduction: 'mean' -> 'sum'"):
         train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=3,
                              batch_size=64, validation_fraction=0.25, ks_samples=None,
                              selection_criterion="classifier_auc", minibatch_reduction="sum",
-                             verbose=0)
+                             moment_features=True, verbose=0)
 
 
 def test_response_ks_sees_the_resolution_at_fixed_energy():

@@ -40,9 +40,11 @@ _SCRIPT = textwrap.dedent(
     out = sys.argv[1]
     hits, cond = generate_besiii_emc(160, seed=5)
     regressor = build_besiii_regressor()
-    # with the energy ceiling switched on by a callback after the first epoch
+    # with the energy ceiling switched on by a callback after the first epoch, and the
+    # discriminator's shower moments
     gan = build_besiii_gan(regressor=regressor, seed=3, generator_kwargs={"energy_ceiling": 1.0,
-                                                                "ceiling_penalty_weight": 1.0})
+                                                                "ceiling_penalty_weight": 1.0},
+                           discriminator_kwargs={"moment_features": True})
     g0 = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
     d0 = [np.array(v.numpy()) for v in gan.discriminator.trainable_variables]
     r0 = [np.array(v.numpy()) for v in regressor.weights]

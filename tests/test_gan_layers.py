@@ -1,5 +1,5 @@
 """Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
-ceiling, momentum scaling, response features."""
+ceiling, momentum scaling, response features, shower moments."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.besiii_emc import build_besiii_generator
@@ -146,6 +147,76 @@ def test_shower_features_momentum_couplings_match_numpy(rng):
     with pytest.raises(ValueError, match="momentum_scale"):
         ShowerFeatures(**kwargs, momentum_terms=1, momentum_scale=0.0)
 
+
+def _numpy_moments(images, axis):
+    x = images.sum(axis=-1)
+    profile = x.sum(axis=2 if axis == 0 else 1)
+    coordinate = np.arange(profile.shape[1]) - profile.shape[1] // 2
+    total = profile.sum(axis=1)
+    mean = (profile * coordinate).sum(axis=1) / total
+    variance = (profile * (coordinate - mean[:, None]) ** 2).sum(axis=1) / total
+    return mean, np.sqrt(variance)
+
+
+def test_shower_moment_features_match_numpy(rng):
+    images = rng.exponential(0.01, size=(8, 11, 9, 1)).astype("float32")
+    images[:, 2:5, 6:] *= 20.0  # off-centre showers
+    conditions = rng.normal(size=(8, 3)).astype("float32")
+    center, scale = [0.5, -1.0, 2.0], [1.0, 2.0, 0.5]
+    layer = ShowerMomentFeatures(centroid_scale=0.4, width_center=2.0, width_scale=0.5,
+                                 condition_center=center, condition_scale=scale, clip=None)
+    out = keras.ops.convert_to_numpy(layer(images, conditions))
+    assert out.shape == (8, 20) == layer.compute_output_shape(images.shape, conditions.shape)
+    (m0, s0), (m1, s1) = _numpy_moments(images, 0), _numpy_moments(images, 1)
+    standard = np.stack([m0 / 0.4, m1 / 0.4, (s0 - 2.0) / 0.5, (s1 - 2.0) / 0.5], axis=-1)
+    assert (standard[:, 0] < -1).all() and (standard[:, 1] > 1).all()  # rows above, columns right
+    y = (conditions - np.array(center)) / np.array(scale)
+    expected = np.concatenate(
+        [standard, standard**2] + [standard[:, k:k + 1] * y for k in range(4)], axis=-1
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # the soft clip bounds the standardised moments; channels are summed
+    clipped = ShowerMomentFeatures(centroid_scale=0.01, clip=3.0)
+    far = keras.ops.convert_to_numpy(clipped(np.concatenate([images, images], -1), conditions))
+    assert (np.abs(far[:, :4]) <= 3.0).all() and (np.abs(far[:, 0]) > 2.9).all()
+    assert far.shape == (8, 20)
+
+
+def test_shower_moment_features_gradient_moves_the_centroid(rng):
+    import tensorflow as tf
+
+    images = tf.Variable(rng.exponential(0.01, size=(4, 5, 5)).astype("float32"))
+    conditions = np.ones((4, 1), "float32")
+    layer = ShowerMomentFeatures(clip=None)
+    with tf.GradientTape() as tape:
+        coupling = layer(images, conditions)[:, 9]  # centroid along the columns * y
+    grad = tape.gradient(coupling, images).numpy()
+    assert np.isfinite(grad).all()
+    # raising the right-hand cells moves the column centroid to the right
+    assert (grad[:, :, 4] > grad[:, :, 0]).all()
+    # an empty image gives finite features (centroid 0) and finite gradients
+    empty = tf.Variable(np.zeros((2, 5, 5), "float32"))
+    with tf.GradientTape() as tape:
+        out = layer(empty, np.ones((2, 1), "float32"))
+    assert np.isfinite(out.numpy()).all() and np.isfinite(tape.gradient(out, empty).numpy()).all()
+
+
+def test_shower_moment_features_config_and_errors():
+    layer = ShowerMomentFeatures(condition_center=[1.5, 0.0], condition_scale=[0.3, 2.0],
+                                 clip=2.0, name="moments")
+    assert ShowerMomentFeatures.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in ({"centroid_scale": 0.0}, {"width_scale": -1.0}, {"clip": 0.0},
+                {"epsilon": 0.0}, {"condition_scale": [1.0, 0.0]}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ShowerMomentFeatures(**bad)
+    with pytest.raises(ValueError, match="same length"):
+        ShowerMomentFeatures(condition_center=[0.0], condition_scale=[1.0, 1.0])
+    with pytest.raises(ValueError, match="one value per condition"):
+        layer(np.ones((2, 5, 5), "float32"), np.ones((2, 3), "float32"))
+    with pytest.raises(ValueError, match="odd image sizes"):
+        ShowerMomentFeatures()(np.ones((2, 4, 5), "float32"), np.ones((2, 1), "float32"))
+    with pytest.raises(ValueError, match="images of shape"):
+        ShowerMomentFeatures()(np.ones((2, 5), "float32"), np.ones((2, 1), "float32"))
 
 
 def test_response_features_match_numpy(rng):

@@ -48,6 +48,7 @@ from keras_fastsim.io.showers import BESIII_NORMALISATION
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
+from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.models.conditional_gan import ConditionalGAN
@@ -62,6 +63,11 @@ BESIII_REGRESSION_SCALE: tuple[float, ...] = BESIII_CONDITION_SCALE[:3]
 """Scales of the y1 residuals in the regression loss (the normalisation of y1)."""
 ENERGY_SCALE_GEV = 1e-3
 """Energy unit of the ``log1p`` compression of the cell energies (1 MeV)."""
+BESIII_CONDITION_CENTER: tuple[float, ...] = (1.5, 0.0, 0.0, 0.0, 0.0, 0.0)
+BESIII_CONDITION_SPREAD: tuple[float, ...] = (0.3, 2.5, 7.0, 1.5, 1.5, 60.0)
+"""Centre and spread standardising the conditions in the discriminator's shower-moment
+couplings: about the mean and standard deviation of the reference conditions (Mom uniform in
+1-2 GeV/c; measured standard deviations 2.6 deg, 6.9 deg, 1.5 cm, 1.5 cm, 62 cm)."""
 
 
 def _check_scale(scale: Sequence[float], size: int, name: str) -> tuple[float, ...]:
@@ -162,6 +168,7 @@ def build_besiii_discriminator(
     momentum_terms: int = 0,
     momentum_center: float = 1.5,
     momentum_scale: float = 0.3,
+    moment_features: bool = False,
     name: str = "besiii_discriminator",
 ) -> keras.Model:
     """The slides' discriminator: ``[showers (GeV), conditions] -> P(real)``, shape (batch, 1).
@@ -170,7 +177,7 @@ def build_besiii_discriminator(
     Conv2D(32, (3, 3)) + LeakyReLU + Dropout(0.1) -> Conv2D(64, (3, 3)) + LeakyReLU +
     Dropout(0.1) -> MaxPooling2D + Flatten -> concatenate(features, minibatch
     discrimination, normalised y, ShowerFeatures(E_total, E3x3, E5x5, sparsity,
-    response E_total / Mom and its powers)) -> Dense(1, sigmoid).
+    response E_total / Mom and its powers)[, ShowerMomentFeatures]) -> Dense(1, sigmoid).
 
     Args:
         condition_dim: Number of conditions (6; the momentum is column 0).
@@ -195,6 +202,12 @@ def build_besiii_discriminator(
             can also see how the response's mean and width change with ``Mom`` (see
             :class:`ShowerFeatures`). Default ``0`` terms (none), ``q`` centred on 1.5 GeV/c
             with scale 0.3.
+        moment_features: Whether to add the shower's centroid and width along phi and Z
+            and their products with the standardised conditions
+            (:class:`~keras_fastsim.layers.moment_features.ShowerMomentFeatures`, layer
+            ``moments``; conditions standardised by ``BESIII_CONDITION_CENTER`` and
+            ``BESIII_CONDITION_SPREAD``), so that the last logistic unit can see a shower
+            placed or shaped wrongly for its track. Default ``False`` (the slides' layers).
         name: Model name.
     """
     if int(minibatch_kernels) < 0:
@@ -231,6 +244,12 @@ def build_besiii_discriminator(
         momentum_scale=momentum_scale, name="energies",
     )
     parts.append(energies(showers, conditions))
+    if moment_features:
+        moments = ShowerMomentFeatures(
+            condition_center=BESIII_CONDITION_CENTER[: int(condition_dim)],
+            condition_scale=BESIII_CONDITION_SPREAD[: int(condition_dim)], name="moments",
+        )
+        parts.append(moments(showers, conditions))
     x = layers.Concatenate(name="concatenate")(parts)
     p_real = layers.Dense(1, activation="sigmoid", name="p_real")(x)
     return keras.Model([showers, conditions], p_real, name=name)

@@ -50,7 +50,7 @@ RESOLUTION_PNG = "resolution.png"
 
 def _register_layers() -> None:
     # Importing the model module registers the custom layers (Log1pScaling, ShowerFeatures,
-    # MinibatchDiscrimination) and ConditionalGAN for loading.
+    # ShowerMomentFeatures, MinibatchDiscrimination) and ConditionalGAN for loading.
     import keras_fastsim.models.besiii_emc  # noqa: F401
 
 
@@ -165,6 +165,7 @@ def train_besiii_gan_run(
     momentum_terms: int = 0,
     momentum_center: float = 1.5,
     momentum_scale: float = 0.3,
+    moment_features: bool = False,
     momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
@@ -205,6 +206,8 @@ def train_besiii_gan_run(
             momentum_center, momentum_scale: The discriminator's energy-vs-momentum
             features (see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
+        moment_features: Whether the discriminator also sees the shower's centroid and
+            width and their couplings to the conditions (same function). Default ``False``.
         momentum_scaling: Generator output in units of ``Mom / momentum_scaling``
             (``None``: the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
@@ -255,6 +258,7 @@ def train_besiii_gan_run(
             "response_scale": response_scale, "response_powers": response_powers,
             "response_clip": response_clip, "momentum_terms": momentum_terms,
             "momentum_center": momentum_center, "momentum_scale": momentum_scale,
+            "moment_features": bool(moment_features),
         },
     )
     schedules = []
@@ -276,7 +280,8 @@ def train_besiii_gan_run(
             "response_center": float(response_center), "response_scale": float(response_scale),
             "response_powers": int(response_powers), "response_clip": response_clip,
             "momentum_terms": int(momentum_terms), "momentum_center": float(momentum_center),
-            "momentum_scale": float(momentum_scale), "momentum_scaling": momentum_scaling,
+            "momentum_scale": float(momentum_scale), "moment_features": bool(moment_features),
+            "momentum_scaling": momentum_scaling,
             "energy_ceiling": energy_ceiling, "ceiling_sharpness": float(ceiling_sharpness),
             "ceiling_penalty_weight": float(ceiling_penalty_weight),
             "ceiling_warmup_epochs": int(ceiling_warmup_epochs),
