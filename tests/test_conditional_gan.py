@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from keras_fastsim.layers.condition_projection import ConditionProjection
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
@@ -136,6 +137,11 @@ def test_discriminator_and_regressor_layers_as_slides():
     assert with_moments.get_layer("p_real").kernel.shape[0] == (
         disc.get_layer("p_real").kernel.shape[0] + 8 + 4 * 6)
     assert "ShowerMomentFeatures" in _summary(with_moments)
+    projected = build_besiii_discriminator(condition_projection=16)
+    (projection,) = _layers(projected, ConditionProjection)
+    assert projection.hidden_units == 16 and projection.projection_kernel.shape == (16, 1600)
+    assert projected.get_layer("p_real").activation is keras.activations.sigmoid
+    assert projected.get_layer("logit").kernel.shape == disc.get_layer("p_real").kernel.shape
 
     reg = build_besiii_regressor()
     convs = _layers(reg, keras.layers.Conv2D)
@@ -153,6 +159,8 @@ def test_builders_validate_arguments():
         build_besiii_generator(condition_dim=5)
     with pytest.raises(ValueError, match="dropout"):
         build_besiii_discriminator(dropout=1.0)
+    with pytest.raises(ValueError, match="condition_projection"):
+        build_besiii_discriminator(condition_projection=-1)
 
 
 # ------------------------------------------------------------------ GAN model
@@ -214,7 +222,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     gan = build_besiii_gan(build_besiii_regressor(), noise_dim=16, seed=5,
                            discriminator_kwargs={"response_center": 0.97, "response_scale": 0.03,
                                                  "response_powers": 2, "response_clip": 4.0,
-                                                 "momentum_terms": 2, "moment_features": True},
+                                                 "momentum_terms": 2, "moment_features": True,
+                                                 "condition_projection": 8},
                            matching_weight=0.5, matching_loss="mmd", matching_momentum_scale=0.05)
     assert not gan.regressor.trainable
     config = gan.get_config()
@@ -227,6 +236,8 @@ def test_save_load_generator_and_gan(tmp_path, showers):
     gan.compile(keras.optimizers.Adam(2e-5, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
     assert float(gan.matching_active.numpy()) == 1.0
     gan.matching_active.assign(0.0)  # a warm-up's state is saved with the GAN
+    projection = gan.discriminator.get_layer("condition_projection").projection_kernel
+    projection.assign(np.full(projection.shape, 1e-3, "float32"))  # not its zero start
     gan.save(tmp_path / "gan.keras")
     loaded = keras.saving.load_model(tmp_path / "gan.keras")
     assert isinstance(loaded, ConditionalGAN) and not loaded.regressor.trainable
@@ -585,8 +596,9 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     gan = train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8,
                                epochs=2, batch_size=64, validation_fraction=0.25,
                                ks_samples=None, selection_criterion="classifier_auc",
-                               moment_features=True, verbose=0)
+                               moment_features=True, condition_projection=4, verbose=0)
     assert isinstance(gan.discriminator.get_layer("moments"), ShowerMomentFeatures)
+    assert gan.discriminator.get_layer("condition_projection").hidden_units == 4
     table = pd.read_csv(tmp_path / "ks_scores.csv")
     assert list(table["epoch"]) == [1, 2]
     assert table["classifier_auc"].between(0.0, 1.0).all()
@@ -601,11 +613,12 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     assert config["model"]["minibatch_reduction"] == "mean"  # the network settings too
     assert config["model"]["energy_ceiling"] is None
     assert config["model"]["moment_features"] is True
+    assert config["model"]["condition_projection"] == 4
     with pytest.raises(ValueError, match=r"model\.minibatch_reduction: 'mean' -> 'sum'"):
         train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=3,
                              batch_size=64, validation_fraction=0.25, ks_samples=None,
                              selection_criterion="classifier_auc", minibatch_reduction="sum",
-                             moment_features=True, verbose=0)
+                             moment_features=True, condition_projection=4, verbose=0)
 
 
 def test_response_ks_sees_the_resolution_at_fixed_energy():

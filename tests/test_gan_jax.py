@@ -41,10 +41,11 @@ _SCRIPT = textwrap.dedent(
     hits, cond = generate_besiii_emc(160, seed=5)
     regressor = build_besiii_regressor()
     # with the energy ceiling switched on by a callback after the first epoch, and the
-    # discriminator's shower moments
+    # discriminator's shower moments and condition projection
     gan = build_besiii_gan(regressor=regressor, seed=3, generator_kwargs={"energy_ceiling": 1.0,
                                                                 "ceiling_penalty_weight": 1.0},
-                           discriminator_kwargs={"moment_features": True})
+                           discriminator_kwargs={"moment_features": True,
+                                                 "condition_projection": 8})
     g0 = [np.array(v.numpy()) for v in gan.generator.trainable_variables]
     d0 = [np.array(v.numpy()) for v in gan.discriminator.trainable_variables]
     r0 = [np.array(v.numpy()) for v in regressor.weights]

@@ -1,5 +1,5 @@
 """Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
-ceiling, momentum scaling, response features, shower moments."""
+ceiling, momentum scaling, response features, shower moments, condition projection."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_fastsim.layers.condition_projection import ConditionProjection
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
@@ -217,6 +218,32 @@ def test_shower_moment_features_config_and_errors():
         ShowerMomentFeatures()(np.ones((2, 4, 5), "float32"), np.ones((2, 1), "float32"))
     with pytest.raises(ValueError, match="images of shape"):
         ShowerMomentFeatures()(np.ones((2, 5), "float32"), np.ones((2, 1), "float32"))
+
+
+def test_condition_projection_matches_numpy_and_starts_at_zero(rng):
+    features = rng.normal(size=(6, 10)).astype("float32")
+    conditions = rng.normal(size=(6, 3)).astype("float32")
+    layer = ConditionProjection(hidden_units=4)
+    out = keras.ops.convert_to_numpy(layer(features, conditions))
+    assert out.shape == (6, 1) == layer.compute_output_shape(features.shape, conditions.shape)
+    np.testing.assert_array_equal(out, 0.0)  # the projection kernel starts at zero
+    kernel = rng.normal(size=(4, 10)).astype("float32")
+    layer.projection_kernel.assign(kernel)
+    w, b = (keras.ops.convert_to_numpy(v) for v in (layer.embedding_kernel, layer.embedding_bias))
+    expected = ((np.maximum(conditions @ w + b, 0.0) @ kernel) * features).sum(-1, keepdims=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(features, conditions)), expected,
+                               rtol=1e-5, atol=1e-5)
+    # the same shower features score differently for different conditions
+    flipped = keras.ops.convert_to_numpy(layer(features, -conditions))
+    assert not np.allclose(flipped, expected)
+    clone = ConditionProjection.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="hidden_units"):
+        ConditionProjection(hidden_units=0)
+    with pytest.raises(ValueError, match="features of shape"):
+        ConditionProjection()(np.ones((2, 3, 3), "float32"), conditions[:2])
+    with pytest.raises(ValueError, match="conditions of shape"):
+        ConditionProjection()(features, np.ones((6,), "float32"))
 
 
 def test_response_features_match_numpy(rng):

@@ -1,5 +1,6 @@
 """Custom Keras layers."""
 
+from keras_fastsim.layers.condition_projection import ConditionProjection
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.made import MADE
@@ -10,6 +11,6 @@ from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.layers.shower_features_3d import ShowerFeatures3D
 
 __all__ = [
-    "MADE", "EnergyCeiling", "Log1pScaling", "MinibatchDiscrimination", "MomentumScaling",
+    "MADE", "ConditionProjection", "EnergyCeiling", "Log1pScaling", "MinibatchDiscrimination", "MomentumScaling",
     "ResponseFeatures", "ShowerFeatures", "ShowerFeatures3D", "ShowerMomentFeatures",
 ]

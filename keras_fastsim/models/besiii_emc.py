@@ -45,6 +45,7 @@ import keras
 from keras import layers
 
 from keras_fastsim.io.showers import BESIII_NORMALISATION
+from keras_fastsim.layers.condition_projection import ConditionProjection
 from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 from keras_fastsim.layers.energy_features import Log1pScaling, ShowerFeatures
 from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscrimination
@@ -169,6 +170,7 @@ def build_besiii_discriminator(
     momentum_center: float = 1.5,
     momentum_scale: float = 0.3,
     moment_features: bool = False,
+    condition_projection: int = 0,
     name: str = "besiii_discriminator",
 ) -> keras.Model:
     """The slides' discriminator: ``[showers (GeV), conditions] -> P(real)``, shape (batch, 1).
@@ -177,7 +179,9 @@ def build_besiii_discriminator(
     Conv2D(32, (3, 3)) + LeakyReLU + Dropout(0.1) -> Conv2D(64, (3, 3)) + LeakyReLU +
     Dropout(0.1) -> MaxPooling2D + Flatten -> concatenate(features, minibatch
     discrimination, normalised y, ShowerFeatures(E_total, E3x3, E5x5, sparsity,
-    response E_total / Mom and its powers)[, ShowerMomentFeatures]) -> Dense(1, sigmoid).
+    response E_total / Mom and its powers)[, ShowerMomentFeatures]) -> Dense(1, sigmoid);
+    with ``condition_projection`` the logit of ``Dense(1)`` plus the projection of the
+    flattened convolution features onto the embedded conditions, then the sigmoid.
 
     Args:
         condition_dim: Number of conditions (6; the momentum is column 0).
@@ -208,6 +212,11 @@ def build_besiii_discriminator(
             ``moments``; conditions standardised by ``BESIII_CONDITION_CENTER`` and
             ``BESIII_CONDITION_SPREAD``), so that the last logistic unit can see a shower
             placed or shaped wrongly for its track. Default ``False`` (the slides' layers).
+        condition_projection: Width of the conditions' embedding in a projection term
+            ``<V(y), h>`` added to the logit, with ``h`` the flattened convolution features
+            (:class:`~keras_fastsim.layers.condition_projection.ConditionProjection`, layer
+            ``condition_projection``), so that the learned features can depend on the
+            conditions; ``0`` for none. Default ``0`` (the slides' layers).
         name: Model name.
     """
     if int(minibatch_kernels) < 0:
@@ -218,6 +227,9 @@ def build_besiii_discriminator(
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
     if int(window) < 1 or int(window) % 2 == 0:
         raise ValueError(f"`window` must be an odd positive integer. Received: window={window}")
+    if int(condition_projection) < 0:
+        raise ValueError("`condition_projection` must be >= 0. "
+                         f"Received: condition_projection={condition_projection}")
     scale = _check_scale(condition_scale, int(condition_dim), "condition_scale")
     showers = keras.Input((int(window), int(window), 1), name="showers")
     conditions = keras.Input((int(condition_dim),), name="conditions")
@@ -236,7 +248,8 @@ def build_besiii_discriminator(
                 reduction=minibatch_reduction, name="minibatch_discrimination",
             )(features)
         )
-    parts.append(layers.Rescaling(_inverse(scale), name="normalise_conditions")(conditions))
+    normalised = layers.Rescaling(_inverse(scale), name="normalise_conditions")(conditions)
+    parts.append(normalised)
     energies = ShowerFeatures(
         windows=(3, 5), momentum_index=0, response_center=response_center,
         response_scale=response_scale, response_powers=response_powers, response_clip=response_clip,
@@ -251,7 +264,13 @@ def build_besiii_discriminator(
         )
         parts.append(moments(showers, conditions))
     x = layers.Concatenate(name="concatenate")(parts)
-    p_real = layers.Dense(1, activation="sigmoid", name="p_real")(x)
+    if int(condition_projection) == 0:
+        p_real = layers.Dense(1, activation="sigmoid", name="p_real")(x)
+        return keras.Model([showers, conditions], p_real, name=name)
+    logit = layers.Dense(1, name="logit")(x)
+    projection = ConditionProjection(int(condition_projection), name="condition_projection")
+    logit = layers.Add(name="add_projection")([logit, projection(features, normalised)])
+    p_real = layers.Activation("sigmoid", name="p_real")(logit)
     return keras.Model([showers, conditions], p_real, name=name)
 
 

@@ -50,7 +50,8 @@ RESOLUTION_PNG = "resolution.png"
 
 def _register_layers() -> None:
     # Importing the model module registers the custom layers (Log1pScaling, ShowerFeatures,
-    # ShowerMomentFeatures, MinibatchDiscrimination) and ConditionalGAN for loading.
+    # ShowerMomentFeatures, ConditionProjection, MinibatchDiscrimination) and ConditionalGAN
+    # for loading.
     import keras_fastsim.models.besiii_emc  # noqa: F401
 
 
@@ -166,6 +167,7 @@ def train_besiii_gan_run(
     momentum_center: float = 1.5,
     momentum_scale: float = 0.3,
     moment_features: bool = False,
+    condition_projection: int = 0,
     momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
@@ -208,6 +210,8 @@ def train_besiii_gan_run(
             :func:`keras_fastsim.models.besiii_emc.build_besiii_discriminator`).
         moment_features: Whether the discriminator also sees the shower's centroid and
             width and their couplings to the conditions (same function). Default ``False``.
+        condition_projection: Width of the conditions' embedding in the discriminator's
+            projection term (same function; ``0``: none). Default ``0``.
         momentum_scaling: Generator output in units of ``Mom / momentum_scaling``
             (``None``: the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
@@ -259,6 +263,7 @@ def train_besiii_gan_run(
             "response_clip": response_clip, "momentum_terms": momentum_terms,
             "momentum_center": momentum_center, "momentum_scale": momentum_scale,
             "moment_features": bool(moment_features),
+            "condition_projection": int(condition_projection),
         },
     )
     schedules = []
@@ -281,7 +286,7 @@ def train_besiii_gan_run(
             "response_powers": int(response_powers), "response_clip": response_clip,
             "momentum_terms": int(momentum_terms), "momentum_center": float(momentum_center),
             "momentum_scale": float(momentum_scale), "moment_features": bool(moment_features),
-            "momentum_scaling": momentum_scaling,
+            "condition_projection": int(condition_projection), "momentum_scaling": momentum_scaling,
             "energy_ceiling": energy_ceiling, "ceiling_sharpness": float(ceiling_sharpness),
             "ceiling_penalty_weight": float(ceiling_penalty_weight),
             "ceiling_warmup_epochs": int(ceiling_warmup_epochs),
