@@ -11,6 +11,7 @@ from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.layers.shower_features_3d import ShowerFeatures3D
 
 __all__ = [
-    "MADE", "ConditionProjection", "EnergyCeiling", "Log1pScaling", "MinibatchDiscrimination", "MomentumScaling",
-    "ResponseFeatures", "ShowerFeatures", "ShowerFeatures3D", "ShowerMomentFeatures",
+    "MADE", "ConditionProjection", "EnergyCeiling", "Log1pScaling", "MinibatchDiscrimination",
+    "MomentumScaling", "ResponseFeatures", "ShowerFeatures", "ShowerFeatures3D",
+    "ShowerMomentFeatures",
 ]

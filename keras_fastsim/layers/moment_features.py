@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_fastsim.layers.energy_features import check_image_shapes
+
 
 @keras.saving.register_keras_serializable(package="keras_fastsim")
 class ShowerMomentFeatures(keras.layers.Layer):
@@ -108,17 +110,7 @@ class ShowerMomentFeatures(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def build(self, images_shape, conditions_shape):
-        if len(images_shape) not in (3, 4) or images_shape[1] is None or images_shape[2] is None:
-            raise ValueError(
-                "ShowerMomentFeatures expects images of shape (batch, H, W) or "
-                f"(batch, H, W, C) with known H and W. Received: images_shape={images_shape}"
-            )
-        self._size = (int(images_shape[1]), int(images_shape[2]))
-        if self._size[0] % 2 == 0 or self._size[1] % 2 == 0:
-            raise ValueError(
-                "ShowerMomentFeatures needs odd image sizes (a centre cell). "
-                f"Received: images_shape={images_shape}"
-            )
+        self._size = check_image_shapes("ShowerMomentFeatures", images_shape, conditions_shape, 0)
         n = conditions_shape[-1]
         for name, values in (("condition_center", self.condition_center),
                              ("condition_scale", self.condition_scale)):
@@ -127,7 +119,7 @@ class ShowerMomentFeatures(keras.layers.Layer):
                     f"`{name}` needs one value per condition ({n}). Received: {name}={values}"
                 )
 
-    def _standardise(self, x):
+    def _soft_clip(self, x):
         return x if self.clip is None else self.clip * ops.tanh(x / self.clip)
 
     def call(self, images, conditions):
@@ -142,7 +134,7 @@ class ShowerMomentFeatures(keras.layers.Layer):
             width = ops.sqrt(ops.maximum(variance, 0.0) + self.epsilon)
             moments.append((mean / self.centroid_scale,
                             (width - self.width_center) / self.width_scale))
-        standard = [self._standardise(m) for m in (moments[0][0], moments[1][0],
+        standard = [self._soft_clip(m) for m in (moments[0][0], moments[1][0],
                                                   moments[0][1], moments[1][1])]
         y = ops.cast(conditions, x.dtype)
         if self.condition_center is not None:
