@@ -588,4 +588,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"keras-fastsim: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        # imported here: the handler that raised has loaded the training modules already
+        from keras_fastsim.training.gan import DeadGeneratorError
+
+        if not isinstance(err, DeadGeneratorError):
+            raise
+        print(f"keras-fastsim: error: {err}", file=sys.stderr)
+        return 3
     return 0

@@ -93,3 +93,15 @@ def test_errors_name_the_problem(tmp_path, capsys):
     assert main(["train", "dedx-flow", "--data", str(good), "--out", str(tmp_path / "r"),
                  "--species", "pi+"]) == 2
     assert "dedx" in capsys.readouterr().err
+
+
+def test_dead_generator_ends_the_command_with_its_message(monkeypatch, capsys):
+    from keras_fastsim import cli
+    from keras_fastsim.training.gan import DeadGeneratorError
+
+    def dead(args):
+        raise DeadGeneratorError("The generator made only empty showers")
+
+    monkeypatch.setattr(cli, "_demo", dead)
+    assert cli.main(["demo", "--out", "unused"]) == 3
+    assert "error: The generator made only empty showers" in capsys.readouterr().err

@@ -370,7 +370,8 @@ def test_energy_ceiling_warmup_finds_ceilings_in_nested_models():
 
     callback = gan_training.EnergyCeilingWarmup(1)
     callback.set_model(Holder())
-    assert [layer.name for layer in callback._layers()] == ["inner_ceiling"]
+    (switch,) = callback._switches()
+    assert switch is inner.get_layer("inner_ceiling").active
     callback.on_epoch_begin(0)
     assert float(inner.get_layer("inner_ceiling").active.numpy()) == 0.0
     callback.on_epoch_begin(1)
@@ -522,6 +523,55 @@ class _Replay:
         return self.epochs.pop(0)
 
 
+class _Generates:
+    """Stands in for a GAN in DeadGeneratorStop: showers with energy in the first ``alive``
+    of them, epoch by epoch."""
+
+    def __init__(self, *alive_per_epoch):
+        self.alive = list(alive_per_epoch)
+        self.stop_training = False
+
+    def generate(self, conditions, seed=0, batch_size=None):
+        showers = np.zeros((len(conditions), 11, 11, 1), np.float32)
+        showers[: self.alive.pop(0), 5, 5, 0] = 0.1
+        return showers
+
+
+def test_dead_generator_stop_counts_empty_epochs_in_a_row():
+    conditions = np.ones((2000, 6), np.float32)
+    stop = gan_training.DeadGeneratorStop(conditions, patience=3, n_max=None)
+    # dead, alive, dead, dead (2 of 2000 non-empty: 0.1 % is still dead), dead
+    model = _Generates(0, 1500, 0, 2, 0)
+    stop.set_model(model)
+    stop.on_train_begin()
+    for epoch in range(4):
+        stop.on_epoch_end(epoch)
+        assert not model.stop_training and stop.stopped_epoch is None, epoch
+    assert stop.dead_epochs == 2
+    stop.on_epoch_end(4)
+    assert model.stop_training and stop.stopped_epoch == 5
+    assert "empty showers for 3 epochs" in str(stop.error("run"))
+    with pytest.raises(ValueError, match="patience"):
+        gan_training.DeadGeneratorStop(conditions, patience=0)
+    with pytest.raises(ValueError, match="max_alive_fraction"):
+        gan_training.DeadGeneratorStop(conditions, max_alive_fraction=1.0)
+    with pytest.raises(ValueError, match="conditions"):
+        gan_training.DeadGeneratorStop(np.ones(6))
+
+
+def test_training_of_a_dead_generator_stops_with_an_error(tmp_path, showers):
+    hits, conditions = showers
+    # the generator's last ReLU gets a negative input everywhere: zero showers, no gradient
+    gan = _constant_gan(np.full((11, 11, 1), -1.0))
+    with pytest.raises(gan_training.DeadGeneratorError, match="after epoch 2"):
+        gan_training.train_conditional_gan(
+            gan, hits, conditions, tmp_path, epochs=5, batch_size=64, validation_fraction=0.25,
+            ks_samples=64, dead_generator_patience=2, verbose=0,
+        )
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch_*.keras"))
+    assert checkpoints == ["epoch_001.keras", "epoch_002.keras"]
+
+
 def test_classifier_criterion_sees_the_conditions_the_ks_score_misses(tmp_path):
     rng = np.random.default_rng(4)
     n = 3000
@@ -596,9 +646,11 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     gan = train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8,
                                epochs=2, batch_size=64, validation_fraction=0.25,
                                ks_samples=None, selection_criterion="classifier_auc",
-                               moment_features=True, condition_projection=4, verbose=0)
+                               moment_features=True, condition_projection=4,
+                               projection_warmup_epochs=1, verbose=0)
     assert isinstance(gan.discriminator.get_layer("moments"), ShowerMomentFeatures)
     assert gan.discriminator.get_layer("condition_projection").hidden_units == 4
+    assert float(gan.discriminator.get_layer("condition_projection").active.numpy()) == 1.0
     table = pd.read_csv(tmp_path / "ks_scores.csv")
     assert list(table["epoch"]) == [1, 2]
     assert table["classifier_auc"].between(0.0, 1.0).all()
@@ -614,11 +666,35 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     assert config["model"]["energy_ceiling"] is None
     assert config["model"]["moment_features"] is True
     assert config["model"]["condition_projection"] == 4
+    assert config["model"]["projection_warmup_epochs"] == 1
     with pytest.raises(ValueError, match=r"model\.minibatch_reduction: 'mean' -> 'sum'"):
         train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=3,
                              batch_size=64, validation_fraction=0.25, ks_samples=None,
                              selection_criterion="classifier_auc", minibatch_reduction="sum",
-                             moment_features=True, condition_projection=4, verbose=0)
+                             moment_features=True, condition_projection=4,
+                             projection_warmup_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="projection_warmup_epochs"):
+        train_besiii_gan_run(hits, conditions, tmp_path / "bad", regressor=None,
+                             condition_projection=4, projection_warmup_epochs=-1)
+
+
+def test_projection_warmup_switches_the_projection_by_epoch():
+    gan = build_besiii_gan(None, noise_dim=8, discriminator_kwargs={"condition_projection": 4})
+    warmup = gan_training.ProjectionWarmup(2)
+    warmup.set_model(gan)
+    warmup.on_train_begin()
+    layer = gan.discriminator.get_layer("condition_projection")
+    seen = []
+    for epoch in range(4):
+        warmup.on_epoch_begin(epoch)
+        seen.append(float(layer.active.numpy()))
+    assert seen == [0.0, 0.0, 1.0, 1.0]
+    warmup.on_epoch_begin(0)  # a resumed training gets the schedule of its epoch
+    assert float(layer.active.numpy()) == 0.0
+    plain = gan_training.ProjectionWarmup(1)
+    plain.set_model(build_besiii_gan(None, noise_dim=8))
+    with pytest.raises(ValueError, match="no ConditionProjection"):
+        plain.on_train_begin()
 
 
 def test_response_ks_sees_the_resolution_at_fixed_energy():

@@ -236,6 +236,15 @@ def test_condition_projection_matches_numpy_and_starts_at_zero(rng):
     # the same shower features score differently for different conditions
     flipped = keras.ops.convert_to_numpy(layer(features, -conditions))
     assert not np.allclose(flipped, expected)
+    layer.active.assign(0.0)  # switched off (warm-up): no term, weights kept
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(features, conditions)), 0.0)
+    assert not layer.active.trainable
+    # weights saved before the switch existed (three variables) load, switched on
+    old = {str(i): rng.normal(size=v.shape).astype("float32")
+           for i, v in enumerate(layer.variables[:3])}
+    layer.load_own_variables(old)
+    assert float(keras.ops.convert_to_numpy(layer.active)) == 1.0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.projection_kernel), old["2"])
     clone = ConditionProjection.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="hidden_units"):

@@ -19,7 +19,10 @@ class ConditionProjection(keras.layers.Layer):
     incidence angles), with ``hidden_units`` setting how non-linearly.
 
     ``U`` starts at zero, so the discriminator starts as the unconditional one plus the
-    conditions' linear term and the projection grows from there.
+    conditions' linear term and the projection grows from there. The non-trainable switch
+    ``active`` (1 by default) multiplies the term; set to 0 it leaves the discriminator
+    without it and its weights untouched (a warm-up:
+    :class:`keras_fastsim.training.gan.ProjectionWarmup`).
 
     Args:
         hidden_units: Width of the conditions' embedding (>= 1). Default ``32``.
@@ -68,12 +71,26 @@ class ConditionProjection(keras.layers.Layer):
             name="projection_kernel", shape=(self.hidden_units, int(features_shape[-1])),
             initializer="zeros",
         )
+        self.active = self.add_weight(
+            name="active", shape=(), initializer="ones", trainable=False
+        )
 
     def call(self, features, conditions):
         y = ops.cast(conditions, features.dtype)
         embedding = ops.relu(ops.matmul(y, self.embedding_kernel) + self.embedding_bias)
         projected = ops.matmul(embedding, self.projection_kernel)
-        return ops.sum(projected * features, axis=-1, keepdims=True)
+        active = ops.cast(self.active, features.dtype)
+        return active * ops.sum(projected * features, axis=-1, keepdims=True)
+
+    def load_own_variables(self, store):
+        # files saved before the `active` switch existed hold the three weights only
+        weights = [self.embedding_kernel, self.embedding_bias, self.projection_kernel]
+        if len(store.keys()) == len(weights):
+            for i, variable in enumerate(weights):
+                variable.assign(store[str(i)])
+            self.active.assign(1.0)
+            return
+        super().load_own_variables(store)
 
     def compute_output_shape(self, features_shape, conditions_shape):
         return (features_shape[0], 1)

@@ -168,6 +168,7 @@ def train_besiii_gan_run(
     momentum_scale: float = 0.3,
     moment_features: bool = False,
     condition_projection: int = 0,
+    projection_warmup_epochs: int = 0,
     momentum_scaling: float | None = None,
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
@@ -212,6 +213,9 @@ def train_besiii_gan_run(
             width and their couplings to the conditions (same function). Default ``False``.
         condition_projection: Width of the conditions' embedding in the discriminator's
             projection term (same function; ``0``: none). Default ``0``.
+        projection_warmup_epochs: Epochs trained with the projection term switched off (see
+            :class:`keras_fastsim.training.gan.ProjectionWarmup`); used only with
+            ``condition_projection > 0``. Default ``0``.
         momentum_scaling: Generator output in units of ``Mom / momentum_scaling``
             (``None``: the slides' generator; see
             :func:`keras_fastsim.models.besiii_emc.build_besiii_generator`).
@@ -236,12 +240,14 @@ def train_besiii_gan_run(
         MODEL_FILE,
         EnergyCeilingWarmup,
         MatchingWarmup,
+        ProjectionWarmup,
         train_conditional_gan,
     )
 
-    if int(matching_warmup_epochs) < 0:
-        raise ValueError("`matching_warmup_epochs` must be >= 0. "
-                         f"Received: matching_warmup_epochs={matching_warmup_epochs}")
+    for name, value in (("matching_warmup_epochs", matching_warmup_epochs),
+                        ("projection_warmup_epochs", projection_warmup_epochs)):
+        if int(value) < 0:
+            raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
     hits = np.asarray(hits, np.float32)
     cond = _condition_array(conditions)
     out_dir = Path(out_dir)
@@ -271,6 +277,8 @@ def train_besiii_gan_run(
         schedules.append(EnergyCeilingWarmup(ceiling_warmup_epochs))
     if matching_weight > 0 and int(matching_warmup_epochs) > 0:
         schedules.append(MatchingWarmup(matching_warmup_epochs))
+    if int(condition_projection) > 0 and int(projection_warmup_epochs) > 0:
+        schedules.append(ProjectionWarmup(projection_warmup_epochs))
     gan = train_conditional_gan(
         gan, hits, cond, out_dir, epochs=epochs, batch_size=batch_size,
         d_learning_rate=d_learning_rate, g_learning_rate=g_learning_rate, beta_1=beta_1,
@@ -286,7 +294,9 @@ def train_besiii_gan_run(
             "response_powers": int(response_powers), "response_clip": response_clip,
             "momentum_terms": int(momentum_terms), "momentum_center": float(momentum_center),
             "momentum_scale": float(momentum_scale), "moment_features": bool(moment_features),
-            "condition_projection": int(condition_projection), "momentum_scaling": momentum_scaling,
+            "condition_projection": int(condition_projection),
+            "projection_warmup_epochs": int(projection_warmup_epochs),
+            "momentum_scaling": momentum_scaling,
             "energy_ceiling": energy_ceiling, "ceiling_sharpness": float(ceiling_sharpness),
             "ceiling_penalty_weight": float(ceiling_penalty_weight),
             "ceiling_warmup_epochs": int(ceiling_warmup_epochs),

@@ -698,6 +698,98 @@ class KSEpochSelection(keras.callbacks.Callback):
             logs.update({k: row[k] for k in SELECTION_CRITERIA if k in row})
 
 
+class DeadGeneratorError(RuntimeError):
+    """The generator stopped making energy: (almost) every shower it made was empty."""
+
+
+class DeadGeneratorStop(keras.callbacks.Callback):
+    """Stops a GAN training whose generator makes only empty showers, epoch after epoch.
+
+    The calorimeter generators end in a ReLU. When the discriminator wins early, the last
+    convolution can be pushed below zero for every noise and condition: the generator then
+    outputs zeros, and no loss has a gradient left to revive it (a BESIII training with the
+    projection discriminator, seed 2: 1 of 5,000 showers non-empty after epochs 1 and 2,
+    discriminator loss 3e-4; docs/besiii_emc.md). An epoch counts as dead when at most
+    ``max_alive_fraction`` of the showers generated for ``conditions`` hold any energy; after
+    ``patience`` dead epochs in a row training stops and :attr:`stopped_epoch` is set
+    (:func:`train_conditional_gan` then raises :class:`DeadGeneratorError`). A generator can
+    come back from one empty epoch (the same seed without the projection did), hence the
+    patience.
+
+    Args:
+        conditions: Conditions to generate for, ``(n, n_conditions)``.
+        patience: Dead epochs in a row before stopping (>= 1). Default 3.
+        max_alive_fraction: Largest share of non-empty showers of a dead epoch, in [0, 1).
+            Default 0.001.
+        n_max: Use at most this many conditions. Default 1,000.
+        seed: Generation seed (and of the choice of conditions).
+        batch_size: Generator batch size.
+
+    Example:
+        >>> stop = DeadGeneratorStop(conditions, patience=3)
+        >>> gan.fit(batches, epochs=50, callbacks=[stop])  # doctest: +SKIP
+    """
+
+    def __init__(self, conditions, *, patience: int = 3, max_alive_fraction: float = 0.001,
+                 n_max: int | None = 1_000, seed: int = 0, batch_size: int = 4096):
+        super().__init__()
+        if int(patience) < 1:
+            raise ValueError(f"`patience` must be >= 1. Received: patience={patience}")
+        if not 0.0 <= float(max_alive_fraction) < 1.0:
+            raise ValueError("`max_alive_fraction` must be in [0, 1). "
+                             f"Received: max_alive_fraction={max_alive_fraction}")
+        if int(batch_size) < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        conditions = np.asarray(conditions, dtype=np.float32)
+        if conditions.ndim != 2 or not len(conditions):
+            raise ValueError("`conditions` must be a non-empty (n, n_conditions) array. "
+                             f"Received: shape={conditions.shape}")
+        if n_max is not None and len(conditions) > int(n_max):
+            rng = np.random.default_rng(seed)
+            conditions = conditions[np.sort(rng.choice(len(conditions), int(n_max),
+                                                       replace=False))]
+        self.conditions = conditions
+        self.patience = int(patience)
+        self.max_alive_fraction = float(max_alive_fraction)
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.dead_epochs = 0
+        self.alive_fraction: float | None = None
+        self.stopped_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        self.dead_epochs = 0
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        showers = np.asarray(self.model.generate(self.conditions, seed=self.seed,
+                                                 batch_size=self.batch_size))
+        alive = showers.reshape(len(showers), -1).max(axis=1) > 0
+        self.alive_fraction = float(alive.mean())
+        self.dead_epochs = self.dead_epochs + 1 if self.alive_fraction <= \
+            self.max_alive_fraction else 0
+        if self.dead_epochs >= self.patience:
+            self.stopped_epoch = int(epoch) + 1
+            self.model.stop_training = True
+
+    def error(self, out_dir: str | os.PathLike) -> DeadGeneratorError:
+        """The error describing the stop (after training stopped)."""
+        return DeadGeneratorError(
+            f"The generator made only empty showers for {self.dead_epochs} epochs in a row "
+            f"(non-empty: {self.alive_fraction:.2%} of {len(self.conditions)}); its output "
+            f"ReLU is dead and no loss can revive it. Training stopped after epoch "
+            f"{self.stopped_epoch}; its checkpoints are in {out_dir}. Train again into a new "
+            "directory with another seed or a lower discriminator learning rate."
+        )
+
+
+def _nested_layers(layer):
+    """The layer and, recursively, the layers of the models inside it."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _nested_layers(sub)
+
+
 class _Warmup(keras.callbacks.Callback):
     """Sets switch variables of the model to 0 for the first ``warmup_epochs`` epochs and to
     1 afterwards. The switches are set at the start of every epoch from the epoch index, so a
@@ -739,18 +831,34 @@ class EnergyCeilingWarmup(_Warmup):
 
     _missing = "the generator has no EnergyCeiling layer."
 
-    def _layers(self) -> list:
+    def _switches(self) -> list:
         from keras_fastsim.layers.energy_ceiling import EnergyCeiling
 
-        def walk(layer):  # nested models list their own layers
-            yield layer
-            for sub in getattr(layer, "layers", ()):
-                yield from walk(sub)
+        return [layer.active for layer in _nested_layers(self.model.generator)
+                if isinstance(layer, EnergyCeiling)]
 
-        return [layer for layer in walk(self.model.generator) if isinstance(layer, EnergyCeiling)]
+
+class ProjectionWarmup(_Warmup):
+    """Switches the discriminator's
+    :class:`~keras_fastsim.layers.condition_projection.ConditionProjection` terms off for the
+    first ``warmup_epochs`` epochs and on afterwards.
+
+    With the projection from the first step the BESIII discriminator won the first epoch in
+    two of four seeds and the generator's output ReLU died (docs/besiii_emc.md); without it
+    the adversarial game first forms the showers, and the projection, starting at zero,
+    then refines how they follow the conditions.
+
+    Args:
+        warmup_epochs: Epochs without the projection (>= 0; 0 keeps it on throughout).
+    """
+
+    _missing = "the discriminator has no ConditionProjection layer."
 
     def _switches(self) -> list:
-        return [layer.active for layer in self._layers()]
+        from keras_fastsim.layers.condition_projection import ConditionProjection
+
+        return [layer.active for layer in _nested_layers(self.model.discriminator)
+                if isinstance(layer, ConditionProjection)]
 
 
 class MatchingWarmup(_Warmup):
@@ -865,6 +973,7 @@ def train_conditional_gan(
     ks_batch_size: int = 4096,
     selection_criterion: str = "ks_score",
     select_epoch: bool = True,
+    dead_generator_patience: int | None = 3,
     strategy: str = "default",
     seed: int = 0,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
@@ -902,6 +1011,9 @@ def train_conditional_gan(
             ``ks_energy_column``).
         select_epoch: Score every epoch (:class:`KSEpochSelection`) and copy the best
             checkpoint to ``best_model.keras``.
+        dead_generator_patience: Stop with :class:`DeadGeneratorError` after this many
+            epochs in a row in which the generator made only empty showers for the validation
+            conditions (:class:`DeadGeneratorStop`; ``None``: never). Default 3.
         strategy: ``tf.distribute`` strategy name (:func:`get_strategy`).
         seed: Seed of the split, the shuffling and Keras' global random state.
         extra_callbacks: More Keras callbacks (run after the checkpointing and KS ones).
@@ -917,6 +1029,10 @@ def train_conditional_gan(
     Returns:
         The GAN after the last epoch (a copy living in the strategy's scope when
         ``strategy`` is not ``"default"``).
+
+    Raises:
+        DeadGeneratorError: when :class:`DeadGeneratorStop` stopped the training (the
+            checkpoints and backup of the epochs run stay in ``out_dir``).
     """
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
@@ -979,9 +1095,16 @@ def train_conditional_gan(
                                     energy_column=ks_energy_column, batch_size=ks_batch_size,
                                     criterion=selection_criterion)
         callbacks.append(selector)
+    dead_stop = None
+    if dead_generator_patience is not None and len(val):
+        dead_stop = DeadGeneratorStop(cond[val], patience=dead_generator_patience, seed=seed,
+                                      batch_size=ks_batch_size)
+        callbacks.append(dead_stop)
     callbacks.extend(extra_callbacks or [])
     fit_with_checkpoints(gan, train_ds, val_ds, out_dir, epochs=epochs, patience=None,
                          extra_callbacks=callbacks, verbose=verbose, keep_backup=True)
+    if dead_stop is not None and dead_stop.stopped_epoch is not None:
+        raise dead_stop.error(out_dir)
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         gan.save(tmp)
     with atomic_path(out_dir / GENERATOR_FILE) as tmp:
