@@ -550,11 +550,13 @@ def _write_best(table: pd.DataFrame, out_dir: Path, criterion: str = "ks_score")
     return record
 
 
-def _subsample(hits, cond, n_max: int | None, seed: int):
-    if n_max is not None and len(hits) > int(n_max):
-        idx = np.sort(np.random.default_rng(seed).choice(len(hits), int(n_max), replace=False))
-        return hits[idx], cond[idx]
-    return hits, cond
+def _subsample(*arrays: np.ndarray, n_max: int | None, seed: int) -> tuple[np.ndarray, ...]:
+    """The same random ``n_max`` rows (in their order) of each array; all rows if fewer."""
+    n = len(arrays[0])
+    if n_max is not None and n > int(n_max):
+        idx = np.sort(np.random.default_rng(seed).choice(n, int(n_max), replace=False))
+        return tuple(a[idx] for a in arrays)
+    return arrays
 
 
 def select_epoch_by_ks(
@@ -602,7 +604,7 @@ def select_epoch_by_ks(
         paths = [Path(p) for p in checkpoints]
     if not paths:
         raise ValueError(f"No checkpoints to score. Received: checkpoints={checkpoints!r}")
-    hits, cond = _subsample(*_as_arrays(hits, conditions), n_max, seed)
+    hits, cond = _subsample(*_as_arrays(hits, conditions), n_max=n_max, seed=seed)
     rows = []
     for i, path in enumerate(paths, start=1):
         match = re.search(r"epoch_(\d+)", path.name)
@@ -670,7 +672,8 @@ class KSEpochSelection(keras.callbacks.Callback):
             raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
         self.criterion = _check_criterion(criterion, energy_column)
         self.batch_size = int(batch_size)
-        self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max, seed)
+        self.hits, self.conditions = _subsample(*_as_arrays(hits, conditions), n_max=n_max,
+                                                seed=seed)
         self.energies = _energies(self.conditions, energy_column)
         self.out_dir = Path(out_dir)
         self.seed = int(seed)
@@ -744,11 +747,7 @@ class DeadGeneratorStop(keras.callbacks.Callback):
         if conditions.ndim != 2 or not len(conditions):
             raise ValueError("`conditions` must be a non-empty (n, n_conditions) array. "
                              f"Received: shape={conditions.shape}")
-        if n_max is not None and len(conditions) > int(n_max):
-            rng = np.random.default_rng(seed)
-            conditions = conditions[np.sort(rng.choice(len(conditions), int(n_max),
-                                                       replace=False))]
-        self.conditions = conditions
+        (self.conditions,) = _subsample(conditions, n_max=n_max, seed=seed)
         self.patience = int(patience)
         self.max_alive_fraction = float(max_alive_fraction)
         self.seed = int(seed)
