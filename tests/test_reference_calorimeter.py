@@ -21,6 +21,7 @@ from keras_fastsim.reference.calorimeter import (
     direction_from_angles,
     generate_besiii_emc,
     generate_cepc_ecal,
+    simulate_besiii_emc,
 )
 
 
@@ -287,6 +288,41 @@ def test_generate_besiii_emc_layout():
     row = (hits[..., 0].sum(2) * np.arange(11)).sum(1) / total
     assert np.corrcoef(col, conditions["dZ_Pos"])[0, 1] > 0.5
     assert np.corrcoef(row, conditions["dPhi_Pos"])[0, 1] > 0.5
+
+
+def test_simulate_besiii_emc_for_given_conditions():
+    hits, conditions = generate_besiii_emc(300, seed=5)
+    # generate_besiii_emc is simulate_besiii_emc with the second child of its seed
+    _, shower_seed = np.random.SeedSequence(5).spawn(2)
+    np.testing.assert_array_equal(simulate_besiii_emc(conditions, shower_seed), hits)
+    # extra columns are ignored; another seed gives other showers of the same kind
+    other = simulate_besiii_emc(conditions.assign(charge=1.0), seed=6)
+    assert other.shape == hits.shape and not np.array_equal(other, hits)
+    np.testing.assert_allclose(other.sum((1, 2, 3)).mean(), hits.sum((1, 2, 3)).mean(), rtol=0.01)
+    # a wider Moliere radius spreads the shower: less energy in the hit crystal
+    wide = simulate_besiii_emc(conditions, seed=6,
+                               geometry=besiii_emc_geometry(moliere_cm=1.3 * CSI.moliere_cm))
+    assert wide[:, 5, 5].sum() < 0.97 * other[:, 5, 5].sum()
+    # more, smaller energy spots: more hit crystals
+    fine = simulate_besiii_emc(conditions, seed=6, spot_factor=2.0)
+    assert (fine > 0).sum() > 1.2 * (other > 0).sum()
+    assert simulate_besiii_emc(conditions.iloc[:0], seed=1).shape == (0, 11, 11, 1)
+
+
+def test_simulate_besiii_emc_rejects_bad_conditions():
+    _, conditions = generate_besiii_emc(20, seed=5)
+    with pytest.raises(ValueError, match="lack the columns"):
+        simulate_besiii_emc(conditions.drop(columns="dZ_Pos"))
+    with pytest.raises(ValueError, match="NaN"):
+        simulate_besiii_emc(conditions.assign(Z=np.nan))
+    with pytest.raises(ValueError, match="Mom must be > 0"):
+        simulate_besiii_emc(conditions.assign(Mom=-1.0))
+    with pytest.raises(TypeError, match="DataFrame"):
+        simulate_besiii_emc(conditions.to_numpy())
+    with pytest.raises(ValueError, match="square window"):
+        simulate_besiii_emc(conditions, geometry=cepc_ecal_geometry())
+    with pytest.raises(ValueError, match="moliere_cm"):
+        besiii_emc_geometry(moliere_cm=0.0)
 
 
 def test_generate_cepc_ecal_layout():

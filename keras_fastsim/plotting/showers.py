@@ -20,13 +20,15 @@ Figures (the slides' validation list):
   with the ratio panels and target bands (CEPC ECAL);
 - :func:`plot_longitudinal_by_energy`: the longitudinal profile per true-energy bin (CEPC);
 - :func:`plot_regressed_conditions`: the regressor's residuals on reference vs generated
-  showers of the same conditions.
+  showers of the same conditions;
+- :func:`plot_classifier_sensitivity`: the classifier AUC of reference samples that differ in
+  known ways, beside the target and the generators' AUCs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -506,4 +508,39 @@ def plot_longitudinal_by_energy(
             ax.legend(fontsize=8)
         for ax in axes[n_bins:]:
             ax.set_visible(False)
+        return save_figure(fig, path)
+
+
+def plot_classifier_sensitivity(
+    table: pd.DataFrame, path: str | os.PathLike, *, target: float | None = 0.75,
+    marks: Mapping[str, float] | None = None,
+) -> Path:
+    """The classifier AUC per sample, as horizontal bars, with the target and reference lines.
+
+    ``table`` is :func:`keras_fastsim.evaluation.calibration.classifier_sensitivity` (index:
+    sample names, columns ``high_level_auc`` and optionally ``auc_without_conditions``, drawn
+    as dots); ``marks`` are AUCs drawn as labelled dashed lines (e.g. a generator's best).
+    """
+    if "high_level_auc" not in table.columns or len(table) == 0:
+        raise ValueError("table needs rows and a 'high_level_auc' column. Received columns: "
+                         f"{list(table.columns)}")
+    names = [str(n) for n in table.index]
+    y = np.arange(len(names))[::-1]
+    with hep_style(**{"font.size": 11}):
+        fig = new_figure(figsize=(8, 0.42 * len(names) + 1.8))
+        ax = fig.subplots()
+        ax.barh(y, table["high_level_auc"] - 0.5, left=0.5, height=0.6, color="#5790fc",
+                label="features + conditions")
+        if "auc_without_conditions" in table.columns:
+            ax.plot(table["auc_without_conditions"], y, "o", color="black", markersize=4,
+                    label="features only")
+        if target is not None:
+            ax.axvline(target, color="#e42536", linewidth=1.5, label=f"target {target:g}")
+        for i, (label, value) in enumerate((marks or {}).items()):
+            ax.axvline(value, linestyle="--", linewidth=1.2, color=sim_style(i + 1)["color"],
+                       label=f"{label}: {value:.3f}")
+        ax.set_yticks(y, names)
+        ax.set_xlim(0.45, 1.005)
+        ax.set_xlabel("classifier AUC, reference vs sample")
+        ax.legend(fontsize=8, loc="lower right")
         return save_figure(fig, path)

@@ -116,6 +116,7 @@ __all__ = [
     "direction_from_angles",
     "generate_besiii_emc",
     "generate_cepc_ecal",
+    "simulate_besiii_emc",
 ]
 
 BESIII_CONDITION_COLUMNS: tuple[str, ...] = (
@@ -298,7 +299,7 @@ def _mixture(parts: Sequence[tuple[Material, float]]) -> dict[str, float]:
 
 def besiii_emc_geometry(
     window: int = 11, *, crystal_front_cm: float = 5.2, crystal_back_cm: float = 6.4,
-    crystal_length_cm: float = 28.0,
+    crystal_length_cm: float = 28.0, moliere_cm: float | None = None,
 ) -> CalorimeterGeometry:
     """The BESIII EMC barrel around the track hit: ``window x window`` CsI(Tl) crystals.
 
@@ -306,16 +307,22 @@ def besiii_emc_geometry(
     the back, 28 cm (15.05 X0) long. CsI: X0 = 1.86 cm, R_M = 3.57 cm, E_c = 11.17 MeV,
     Z_eff = 54 (PDG). The projective crystals are a locally flat array whose pitch grows
     linearly from front to back (one longitudinal layer: the crystal is read out as a whole).
+    ``moliere_cm`` overrides CsI's Moliere radius (``None``: 3.57 cm), e.g. for a reference
+    sample with a known lateral difference.
     """
     if window < 1:
         raise ValueError(f"window must be >= 1. Received: {window}")
+    if moliere_cm is None:
+        moliere_cm = CSI.moliere_cm
+    elif not (math.isfinite(moliere_cm) and moliere_cm > 0):
+        raise ValueError(f"moliere_cm must be positive and finite. Received: {moliere_cm}")
     return CalorimeterGeometry(
         name="besiii_emc",
         grid=(window, window, 1),
         cell_size_cm=(crystal_front_cm, crystal_front_cm),
         layer_thickness_cm=(crystal_length_cm,),
         layer_x0=(crystal_length_cm / CSI.x0_cm,),
-        layer_moliere_cm=(CSI.moliere_cm,),
+        layer_moliere_cm=(moliere_cm,),
         critical_mev=CSI.critical_mev,
         z_eff=CSI.z,
         back_cell_size_cm=(crystal_back_cm, crystal_back_cm),
@@ -826,19 +833,77 @@ def generate_besiii_emc(
     ``simulator_kwargs`` go to :class:`ShowerSimulator` (``max_spots``, ``block_size``, ...).
     """
     cond_seed, shower_seed = _seed_sequence(seed).spawn(2)
-    conditions, q = besiii_emc_conditions(
+    conditions, _ = besiii_emc_conditions(
         n, cond_seed, momentum=momentum, charge=charge, cos_theta_max=cos_theta_max
     )
-    sim = ShowerSimulator(besiii_emc_geometry(window), **simulator_kwargs)
+    hits = simulate_besiii_emc(conditions, shower_seed, geometry=besiii_emc_geometry(window),
+                               progress=progress, **simulator_kwargs)
+    return hits, conditions
+
+
+def simulate_besiii_emc(
+    conditions: pd.DataFrame, seed=None, *, geometry: CalorimeterGeometry | None = None,
+    progress: bool = False, **simulator_kwargs,
+) -> np.ndarray:
+    """BESIII EMC reference showers for given conditions (e.g. another sample's tracks).
+
+    With a geometry or simulator settings other than the defaults this makes reference
+    samples that differ from the nominal one in a known way (a wider Moliere radius, finer
+    energy spots), which calibrates what a test statistic such as the classifier AUC means.
+
+    Args:
+        conditions: DataFrame with the columns :data:`BESIII_CONDITION_COLUMNS` (physical
+            units; ``Mom`` > 0); other columns are ignored.
+        seed: Seed of the showers' random draws.
+        geometry: The calorimeter (default :func:`besiii_emc_geometry`); its grid must be
+            square with one layer.
+        progress: Show a progress bar.
+        **simulator_kwargs: Passed to :class:`ShowerSimulator` (``spot_factor``, ...).
+
+    Returns:
+        float32 ``(n, window, window, 1)`` deposited energies in GeV, axes (phi, z) as in
+        the authors' ``Barrel_Hit``.
+
+    Raises:
+        TypeError: if ``conditions`` is not a DataFrame.
+        ValueError: on missing columns, non-finite values, a momentum <= 0 or a geometry
+            that is not a square single-layer window.
+
+    Example:
+        >>> cond, _ = besiii_emc_conditions(100, seed=1)
+        >>> wide = besiii_emc_geometry(moliere_cm=1.1 * CSI.moliere_cm)
+        >>> hits = simulate_besiii_emc(cond, seed=2, geometry=wide)
+    """
+    geometry = geometry or besiii_emc_geometry()
+    n_u, n_v, n_l = geometry.grid
+    if n_u != n_v or n_l != 1:
+        raise ValueError(
+            "geometry must be a square window of one layer (BESIII crystals). "
+            f"Received: grid={geometry.grid}"
+        )
+    if not isinstance(conditions, pd.DataFrame):
+        raise TypeError(
+            "conditions must be a DataFrame with columns "
+            f"{list(BESIII_CONDITION_COLUMNS)}. Received: {type(conditions).__name__}"
+        )
+    missing = [c for c in BESIII_CONDITION_COLUMNS if c not in conditions.columns]
+    if missing:
+        raise ValueError(f"conditions lack the columns {missing}. Received: "
+                         f"{list(conditions.columns)}")
+    values = conditions[list(BESIII_CONDITION_COLUMNS)].to_numpy(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("conditions hold NaN or infinite values")
+    if np.any(values[:, 0] <= 0):
+        raise ValueError(f"Mom must be > 0. Received: min Mom={values[:, 0].min()}")
+    if len(values) == 0:
+        return np.zeros((0, n_u, n_u, 1), np.float32)
+    sim = ShowerSimulator(geometry, **simulator_kwargs)
     m_e = 0.000511
-    energy = np.sqrt(conditions["Mom"].to_numpy() ** 2 + m_e**2)
-    direction = direction_from_angles(conditions["dTheta_Mom"], conditions["dPhi_Mom"])
-    offset = conditions[["dZ_Pos", "dPhi_Pos"]].to_numpy()
-    if n == 0:
-        return np.zeros((0, window, window, 1), np.float32), conditions
-    cells = sim.simulate(energy, direction, offset, particle="e-", seed=shower_seed,
+    energy = np.sqrt(values[:, 0] ** 2 + m_e**2)
+    direction = direction_from_angles(values[:, 1], values[:, 2])
+    cells = sim.simulate(energy, direction, values[:, 3:5], particle="e-", seed=seed,
                          progress=progress)
-    return np.ascontiguousarray(cells.transpose(0, 2, 1, 3)), conditions
+    return np.ascontiguousarray(cells.transpose(0, 2, 1, 3))
 
 
 CEPC_ECAL_RADIUS_CM = 184.7  # distance of the barrel module front plane from the beam axis
