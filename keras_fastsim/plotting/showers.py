@@ -518,8 +518,9 @@ def plot_classifier_sensitivity(
     """The classifier AUC per sample, as horizontal bars, with the target and reference lines.
 
     ``table`` is :func:`keras_fastsim.evaluation.calibration.classifier_sensitivity` (index:
-    sample names, columns ``high_level_auc`` and optionally ``auc_without_conditions``, drawn
-    as dots); ``marks`` are AUCs drawn as labelled dashed lines (e.g. a generator's best).
+    sample names, column ``high_level_auc``; ``auc_without_conditions`` and
+    ``auc_without_hit_count`` are drawn as markers where present); ``marks`` are AUCs drawn as
+    labelled dashed lines (e.g. a generator's best).
     """
     if "high_level_auc" not in table.columns or len(table) == 0:
         raise ValueError("table needs rows and a 'high_level_auc' column. Received columns: "
@@ -534,13 +535,17 @@ def plot_classifier_sensitivity(
         if "auc_without_conditions" in table.columns:
             ax.plot(table["auc_without_conditions"], y, "o", color="black", markersize=4,
                     label="features only")
+        if "auc_without_hit_count" in table.columns:
+            ax.plot(table["auc_without_hit_count"], y, "D", markerfacecolor="none",
+                    color="black", markersize=5, label="features + conditions, no hit count")
         if target is not None:
             ax.axvline(target, color="#e42536", linewidth=1.5, label=f"target {target:g}")
         for i, (label, value) in enumerate((marks or {}).items()):
-            ax.axvline(value, linestyle="--", linewidth=1.2, color=sim_style(i + 1)["color"],
+            ax.axvline(value, linestyle="--", linewidth=1.2, color=sim_style(i + 2)["color"],
                        label=f"{label}: {value:.3f}")
         ax.set_yticks(y, names)
         ax.set_xlim(0.45, 1.005)
         ax.set_xlabel("classifier AUC, reference vs sample")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+                  frameon=False)
         return save_figure(fig, path)
