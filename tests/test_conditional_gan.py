@@ -647,8 +647,9 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
                                epochs=2, batch_size=64, validation_fraction=0.25,
                                ks_samples=None, selection_criterion="classifier_auc",
                                moment_features=True, condition_projection=4,
-                               projection_warmup_epochs=1, verbose=0)
+                               projection_warmup_epochs=1, track_coordinates=True, verbose=0)
     assert isinstance(gan.discriminator.get_layer("moments"), ShowerMomentFeatures)
+    assert gan.generator.get_layer("track_coordinates").radius
     assert gan.discriminator.get_layer("condition_projection").hidden_units == 4
     assert float(gan.discriminator.get_layer("condition_projection").active.numpy()) == 1.0
     table = pd.read_csv(tmp_path / "ks_scores.csv")
@@ -667,6 +668,7 @@ def test_besiii_run_selects_by_the_classifier(tmp_path, showers):
     assert config["model"]["moment_features"] is True
     assert config["model"]["condition_projection"] == 4
     assert config["model"]["projection_warmup_epochs"] == 1
+    assert config["model"]["track_coordinates"] is True
     with pytest.raises(ValueError, match=r"model\.minibatch_reduction: 'mean' -> 'sum'"):
         train_besiii_gan_run(hits, conditions, tmp_path, regressor=None, noise_dim=8, epochs=3,
                              batch_size=64, validation_fraction=0.25, ks_samples=None,

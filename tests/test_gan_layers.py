@@ -1,5 +1,6 @@
 """Tests of the GAN layers: minibatch discrimination, shower features, log1p scaling, energy
-ceiling, momentum scaling, response features, shower moments, condition projection."""
+ceiling, momentum scaling, response features, shower moments, condition projection, track
+coordinates."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscriminatio
 from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.layers.response_features import ResponseFeatures
+from keras_fastsim.layers.track_coordinates import TrackCoordinates
 from keras_fastsim.models.besiii_emc import build_besiii_generator
 
 
@@ -400,6 +402,50 @@ def test_momentum_scaling_config_errors_and_generator(tmp_path, rng):
     np.testing.assert_allclose(
         out, keras.ops.convert_to_numpy(relu([noise, cond])) * (cond[:, 0] / 1.5)[:, None, None, None],
         rtol=1e-5, atol=1e-9)
+    generator.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])), out)
+
+
+def test_track_coordinates_are_distances_from_the_entry_point():
+    features = np.zeros((2, 12, 12, 3), "float32")
+    cond = np.zeros((2, 6), "float32")
+    cond[1, 3], cond[1, 4] = 2.6, -5.2  # dZ_Pos half a crystal, dPhi_Pos minus one crystal
+    out = keras.ops.convert_to_numpy(TrackCoordinates(scale=1.0)(features, cond))
+    assert out.shape == (2, 12, 12, 6)
+    np.testing.assert_array_equal(out[..., :3], 0.0)
+    centre = np.arange(12) - 5.5
+    np.testing.assert_allclose(out[0, :, 0, 3], centre)            # rows: phi
+    np.testing.assert_allclose(out[0, 0, :, 4], centre)            # columns: Z
+    np.testing.assert_allclose(out[1, :, 0, 3], centre + 1.0)
+    np.testing.assert_allclose(out[1, 0, :, 4], centre - 0.5)
+    np.testing.assert_allclose(out[..., 5], np.hypot(out[..., 3], out[..., 4]), rtol=1e-6)
+    # the zero of the distance sits where the track enters: between columns 6 and 7
+    assert np.abs(out[1, 0, :, 4]).argmin() in (6, 7)
+    plain = TrackCoordinates(radius=False, scale=2.0)(features, cond)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(plain)[..., 3:], out[..., 3:5] / 2.0,
+                               rtol=1e-6)
+
+
+def test_track_coordinates_config_errors_and_generator(tmp_path, rng):
+    layer = TrackCoordinates(row_offset_index=1, column_offset_index=0, cell_size=2.0,
+                             scale=3.0, radius=False, name="coords")
+    assert TrackCoordinates.from_config(layer.get_config()).get_config() == layer.get_config()
+    for bad in ({"row_offset_index": -1}, {"column_offset_index": -2}, {"cell_size": 0.0},
+                {"scale": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrackCoordinates(**bad)
+    with pytest.raises(ValueError, match="outside the conditions"):
+        TrackCoordinates()(np.ones((2, 12, 12, 1), "float32"), np.ones((2, 4), "float32"))
+    with pytest.raises(ValueError, match="H, W, C"):
+        TrackCoordinates()(np.ones((2, 12, 1), "float32"), np.ones((2, 6), "float32"))
+    generator = build_besiii_generator(noise_dim=8, track_coordinates=True)
+    assert generator.get_layer("track_coordinates").output.shape == (None, 12, 12, 19)
+    noise = rng.normal(size=(4, 8)).astype("float32")
+    cond = np.tile(np.array([[1.5, 0.0, 0.0, 0.0, 0.0, 0.0]], "float32"), (4, 1))
+    cond[:, 3] = [-2.0, -1.0, 1.0, 2.0]
+    out = keras.ops.convert_to_numpy(generator([noise, cond]))
+    assert out.shape == (4, 11, 11, 1) and (out >= 0).all()
     generator.save(tmp_path / "g.keras")
     loaded = keras.saving.load_model(tmp_path / "g.keras")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([noise, cond])), out)

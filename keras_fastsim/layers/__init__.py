@@ -9,9 +9,10 @@ from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.layers.response_features import ResponseFeatures
 from keras_fastsim.layers.shower_features_3d import ShowerFeatures3D
+from keras_fastsim.layers.track_coordinates import TrackCoordinates
 
 __all__ = [
     "MADE", "ConditionProjection", "EnergyCeiling", "Log1pScaling", "MinibatchDiscrimination",
     "MomentumScaling", "ResponseFeatures", "ShowerFeatures", "ShowerFeatures3D",
-    "ShowerMomentFeatures",
+    "ShowerMomentFeatures", "TrackCoordinates",
 ]

@@ -52,6 +52,7 @@ from keras_fastsim.layers.minibatch_discrimination import MinibatchDiscriminatio
 from keras_fastsim.layers.moment_features import ShowerMomentFeatures
 from keras_fastsim.layers.momentum_scaling import MomentumScaling
 from keras_fastsim.layers.response_features import ResponseFeatures
+from keras_fastsim.layers.track_coordinates import TrackCoordinates
 from keras_fastsim.models.conditional_gan import ConditionalGAN
 
 BESIII_WINDOW = 11
@@ -93,12 +94,14 @@ def build_besiii_generator(
     energy_ceiling: float | None = None,
     ceiling_sharpness: float = 20.0,
     ceiling_penalty_weight: float = 0.0,
+    track_coordinates: bool = False,
     name: str = "besiii_generator",
 ) -> keras.Model:
     """The slides' generator: ``[noise, conditions] -> (batch, 11, 11, 1)`` energies in GeV.
 
     Noise(``noise_dim``) + normalised y -> Dense(16*4*4) -> Reshape(4, 4, 16) ->
-    UpSampling2D(3, 3) -> Conv2D(16, (4, 4)) + ReLU -> 2 x {Conv2D(16, (3, 3)) + ReLU} ->
+    UpSampling2D(3, 3) [-> TrackCoordinates] -> Conv2D(16, (4, 4)) + ReLU ->
+    2 x {Conv2D(16, (3, 3)) + ReLU} ->
     Conv2D(8, (3, 3)) + ReLU -> Conv2D(1, (2, 2), "valid") + ReLU -> 11 x 11 x 1
     [-> MomentumScaling] [-> EnergyCeiling].
 
@@ -117,6 +120,10 @@ def build_besiii_generator(
             leakage tail). Default ``None`` (the slides' generator).
         ceiling_sharpness, ceiling_penalty_weight: ``sharpness`` and ``penalty_weight`` of
             the :class:`EnergyCeiling`. Defaults ``20.0`` and ``0.0``.
+        track_coordinates: Whether a :class:`TrackCoordinates` layer appends each cell's
+            distance from the track's entry point (``dZ_Pos``, ``dPhi_Pos``) to the 12 x 12
+            map after the upsampling, so that the convolutions can place the shower in the
+            crystal (CoordConv). Default ``False`` (the slides' generator).
         name: Model name.
     """
     if int(noise_dim) < 1:
@@ -131,6 +138,8 @@ def build_besiii_generator(
     x = layers.Dense(16 * 4 * 4, name="dense")(x)
     x = layers.Reshape((4, 4, 16), name="reshape")(x)
     x = layers.UpSampling2D((3, 3), name="upsampling")(x)
+    if track_coordinates:
+        x = TrackCoordinates(name="track_coordinates")(x, conditions)
     x = layers.Conv2D(16, (4, 4), padding="same", name="conv_1")(x)
     x = layers.ReLU(name="relu_1")(x)
     x = layers.Conv2D(16, (3, 3), padding="same", name="conv_2")(x)

@@ -174,6 +174,7 @@ def train_besiii_gan_run(
     ceiling_sharpness: float = 20.0,
     ceiling_penalty_weight: float = 0.0,
     ceiling_warmup_epochs: int = 2,
+    track_coordinates: bool = False,
     epochs: int = 50,
     batch_size: int = 512,
     d_learning_rate: float = 2e-5,
@@ -226,6 +227,8 @@ def train_besiii_gan_run(
         ceiling_warmup_epochs: Epochs trained with the ceiling switched off (see
             :class:`keras_fastsim.training.gan.EnergyCeilingWarmup`); used only with
             ``energy_ceiling``.
+        track_coordinates: Whether the generator sees each cell's distance from the track's
+            entry point (same function). Default ``False``.
         epochs, batch_size, d_learning_rate, g_learning_rate, beta_1, validation_fraction,
             ks_samples, selection_criterion, strategy, seed, verbose: See
             :func:`keras_fastsim.training.gan.train_conditional_gan`.
@@ -262,7 +265,8 @@ def train_besiii_gan_run(
         matching_loss=matching_loss, matching_momentum_scale=matching_momentum_scale, seed=seed,
         generator_kwargs={"momentum_scaling": momentum_scaling,
                           "energy_ceiling": energy_ceiling, "ceiling_sharpness": ceiling_sharpness,
-                          "ceiling_penalty_weight": ceiling_penalty_weight},
+                          "ceiling_penalty_weight": ceiling_penalty_weight,
+                          "track_coordinates": bool(track_coordinates)},
         discriminator_kwargs={
             "minibatch_reduction": minibatch_reduction, "response_center": response_center,
             "response_scale": response_scale, "response_powers": response_powers,
@@ -300,6 +304,7 @@ def train_besiii_gan_run(
             "energy_ceiling": energy_ceiling, "ceiling_sharpness": float(ceiling_sharpness),
             "ceiling_penalty_weight": float(ceiling_penalty_weight),
             "ceiling_warmup_epochs": int(ceiling_warmup_epochs),
+            "track_coordinates": bool(track_coordinates),
         },
     )
     best_epoch = save_selected_generator(gan, out_dir, _register_layers)
