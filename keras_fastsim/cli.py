@@ -69,9 +69,17 @@ def _reference_dedx(args: argparse.Namespace) -> None:
 
 def _reference_besiii_emc(args: argparse.Namespace) -> None:
     from keras_fastsim.io.showers import write_besiii_emc
-    from keras_fastsim.reference.calorimeter import generate_besiii_emc
+    from keras_fastsim.reference.calorimeter import (
+        generate_besiii_emc,
+        simulate_besiii_emc,
+    )
+    from keras_fastsim.training.besiii_emc import read_besiii_conditions
 
-    hits, conditions = generate_besiii_emc(args.n, seed=args.seed, progress=True)
+    if args.conditions is not None:
+        conditions = read_besiii_conditions(args.conditions)
+        hits = simulate_besiii_emc(conditions, seed=args.seed, progress=True)
+    else:
+        hits, conditions = generate_besiii_emc(args.n, seed=args.seed, progress=True)
     write_besiii_emc(args.out, hits, conditions)
     print(f"wrote {len(hits)} BESIII EMC showers to {args.out}")
 
@@ -396,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_reference_dedx)
 
     p = ref_kinds.add_parser("besiii-emc", help="BESIII EMC 11x11 e+/e- showers (HDF5)")
-    p.add_argument("--n", type=int, required=True, help="number of showers")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--n", type=int, help="number of showers (Bhabha-like conditions)")
+    what.add_argument("--conditions", help="simulate these tracks instead: an HDF5 with MC_info "
+                                           "(e.g. another sample's) or a .parquet/.csv table")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output .h5 (Barrel_Hit, MC_info)")
     p.set_defaults(func=_reference_besiii_emc)

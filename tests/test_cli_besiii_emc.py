@@ -32,6 +32,22 @@ def chain(tmp_path_factory):
     return tmp
 
 
+def test_reference_for_the_conditions_of_another_file(chain, tmp_path, capsys):
+    out = tmp_path / "twins.h5"
+    assert main(["reference", "besiii-emc", "--conditions", str(chain / "test.h5"),
+                 "--seed", "9", "--out", str(out)]) == 0
+    hits, conditions = read_besiii_emc(out)
+    ref_hits, ref_conditions = read_besiii_emc(chain / "test.h5")
+    np.testing.assert_allclose(conditions.to_numpy(), ref_conditions.to_numpy(), rtol=1e-5)
+    assert hits.shape == ref_hits.shape and not np.array_equal(hits, ref_hits)
+    np.testing.assert_allclose(hits.sum((1, 2, 3)).mean(), ref_hits.sum((1, 2, 3)).mean(),
+                               rtol=0.02)
+    with pytest.raises(SystemExit):  # --n and --conditions exclude each other
+        main(["reference", "besiii-emc", "--n", "5", "--conditions", str(chain / "test.h5"),
+              "--out", str(tmp_path / "x.h5")])
+    capsys.readouterr()
+
+
 def test_generate_refuses_a_model_file_with_a_clear_error(chain, tmp_path, capsys):
     generator = chain / "gan" / "selected_generator.keras"
     code = main(["generate", str(generator), "--conditions", str(chain / "test.h5"),
