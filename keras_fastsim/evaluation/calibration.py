@@ -35,12 +35,12 @@ import pandas as pd
 
 from keras_fastsim.evaluation import metrics
 from keras_fastsim.evaluation.showers import (
-    CONDITION_PREFIX,
     as_grid,
     classifier_scores,
     feature_groups,
     momentum_bin_table,
     shower_features,
+    with_conditions,
 )
 
 __all__ = ["classifier_sensitivity", "rescaled_showers"]
@@ -79,10 +79,6 @@ def rescaled_showers(hits, *, scale: float = 1.0, smear: float = 0.0, seed=None)
         factor *= 1.0 + smear * np.random.default_rng(seed).standard_normal(len(x))
     factor = np.clip(factor, 0.0, None).reshape((-1,) + (1,) * (x.ndim - 1))
     return (x * factor).astype(np.float32)
-
-
-def _with_conditions(features: pd.DataFrame, conditions: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([conditions.add_prefix(CONDITION_PREFIX), features], axis=1)
 
 
 def classifier_sensitivity(
@@ -148,7 +144,7 @@ def classifier_sensitivity(
             raise ValueError(f"conditions lack momentum_column={momentum_column!r}. Received "
                              f"columns: {list(cond.columns)}")
         momentum = cond[momentum_column].to_numpy()
-    ref_fc = _with_conditions(ref_f, cond)
+    ref_fc = with_conditions(ref_f, cond)
     hit_count = feature_groups(list(ref_f.columns)).get("hit count", [])
     no_hit_count = [c for c in ref_fc.columns if c not in hit_count] if hit_count else []
     rows = {}
@@ -158,7 +154,7 @@ def classifier_sensitivity(
             raise ValueError(f"variants[{name!r}] must have the reference's shape {ref.shape}. "
                              f"Received: {var.shape}")
         var_f = shower_features(var)
-        var_fc = _with_conditions(var_f, cond)
+        var_fc = with_conditions(var_f, cond)
         scores = classifier_scores(ref_fc, var_fc, paired=True, seed=seed,
                                    max_samples=max_samples)
         row = {"high_level_auc": scores["high_level_auc"],

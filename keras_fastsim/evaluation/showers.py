@@ -67,6 +67,7 @@ __all__ = [
     "momentum_bin_table",
     "profiles",
     "shower_features",
+    "with_conditions",
 ]
 
 AXIS_NAMES_2D: tuple[str, ...] = ("phi", "z")
@@ -461,6 +462,11 @@ def feature_groups(columns: Sequence[str]) -> dict[str, list[str]]:
     return {name: cols for name, cols in groups.items() if cols}
 
 
+def with_conditions(features: pd.DataFrame, conditions: pd.DataFrame) -> pd.DataFrame:
+    """The conditions, named ``cond_<column>``, beside the features: the classifier's input."""
+    return pd.concat([conditions.add_prefix(CONDITION_PREFIX), features], axis=1)
+
+
 def classifier_scores(
     ref_features: pd.DataFrame,
     gen_features: pd.DataFrame,
@@ -706,8 +712,8 @@ def evaluate_showers(
     if classifier:
         hl_ref, hl_gen = ref_f, gen_f
         if ref_cond is not None:
-            hl_ref = pd.concat([ref_cond.add_prefix(CONDITION_PREFIX), ref_f], axis=1)
-            hl_gen = pd.concat([gen_cond.add_prefix(CONDITION_PREFIX), gen_f], axis=1)
+            hl_ref = with_conditions(ref_f, ref_cond)
+            hl_gen = with_conditions(gen_f, gen_cond)
         scores = classifier_scores(
             hl_ref, hl_gen, ref, gen, paired=paired, seed=seed,
             max_samples=classifier_max_samples,
