@@ -83,6 +83,8 @@ def test_classifier_sensitivity_rejects_bad_input(sample):
     good = {"same": hits}
     with pytest.raises(ValueError, match="one row per reference shower"):
         classifier_sensitivity(hits, cond.iloc[:10], good)
+    with pytest.raises(ValueError, match="DataFrame"):
+        classifier_sensitivity(hits, None, good)
     with pytest.raises(ValueError, match="NaN"):
         classifier_sensitivity(hits, cond.assign(Z=np.inf), good)
     with pytest.raises(ValueError, match="at least one"):

@@ -125,9 +125,10 @@ def classifier_sensitivity(
     """
     ref = as_grid(reference, "reference")
     if not isinstance(conditions, pd.DataFrame) or len(conditions) != len(ref):
+        length = len(conditions) if hasattr(conditions, "__len__") else None
         raise ValueError(
             f"conditions must be a DataFrame with one row per reference shower ({len(ref)}). "
-            f"Received: {type(conditions).__name__} of length {len(conditions)}"
+            f"Received: {type(conditions).__name__} of length {length}"
         )
     cond = conditions.reset_index(drop=True).astype(np.float64)
     if not np.isfinite(cond.to_numpy()).all():
