@@ -13,7 +13,7 @@ the held-out conditions that differ from the held-out reference in known ways
 - optionally GAN generators (``--generator LABEL=PATH``), generated for the same conditions.
 
 Writes ``sensitivity.csv`` and ``auc_scale.png`` into ``--out`` (default
-``docs/besiii_emc/auc_scale``); ~2 minutes on a 2-core CPU at the default 20,000 showers.
+``docs/besiii_emc/auc_scale``); ~70 s on a 2-core CPU at the default 20,000 showers.
 
 Example:
     python experiments/besiii_emc_auc_scale.py --mark "GAN, best held-out=0.856"
