@@ -530,7 +530,7 @@ def plot_classifier_sensitivity(
     with hep_style(**{"font.size": 11}):
         fig = new_figure(figsize=(8, 0.42 * len(names) + 1.8))
         ax = fig.subplots()
-        ax.barh(y, table["high_level_auc"] - 0.5, left=0.5, height=0.6, color="#5790fc",
+        ax.barh(y, table["high_level_auc"] - 0.5, left=0.5, height=0.6, color=sim_style(1)["color"],
                 label="features + conditions")
         if "auc_without_conditions" in table.columns:
             ax.plot(table["auc_without_conditions"], y, "o", color="black", markersize=4,
@@ -539,7 +539,7 @@ def plot_classifier_sensitivity(
             ax.plot(table["auc_without_hit_count"], y, "D", markerfacecolor="none",
                     color="black", markersize=5, label="features + conditions, no hit count")
         if target is not None:
-            ax.axvline(target, color="#e42536", linewidth=1.5, label=f"target {target:g}")
+            ax.axvline(target, color=sim_style(0)["color"], linewidth=1.5, label=f"target {target:g}")
         for i, (label, value) in enumerate((marks or {}).items()):
             ax.axvline(value, linestyle="--", linewidth=1.2, color=sim_style(i + 2)["color"],
                        label=f"{label}: {value:.3f}")
